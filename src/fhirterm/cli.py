@@ -1,0 +1,96 @@
+"""Command line: ``fhirterm serve`` and ``fhirterm check``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .config import Settings
+from .errors import ContentError
+
+
+def _settings_env(args: argparse.Namespace) -> None:
+    # Options become FHIRTERM_* variables so that every worker process, which
+    # imports the app on its own, sees the same settings.
+    if getattr(args, "content_dir", None):
+        os.environ["FHIRTERM_CONTENT_DIR"] = str(Path(args.content_dir).resolve())
+    if getattr(args, "icd10cm", None):
+        os.environ["FHIRTERM_ICD10CM"] = os.pathsep.join(args.icd10cm)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Load and validate all content; print counts; non-zero on invalid content."""
+    from .loading import load_registry
+
+    _settings_env(args)
+    t = time.perf_counter()
+    try:
+        settings = Settings.from_env()
+        reg = load_registry(settings)
+    except (ContentError, ValueError) as e:
+        print(f"invalid content: {e}", file=sys.stderr)
+        return 1
+    for cs in reg.all_code_systems():
+        n = len(cs.concepts)
+        selectable = sum(1 for c in cs.concepts.values() if not c.abstract)
+        curated = sum(1 for c in cs.concepts.values() if any(p.code == "verified" for p in c.properties))
+        print(f"CodeSystem {cs.info.url}|{cs.info.version or ''} (id {cs.info.id}): {n} concepts, "
+              f"{selectable} selectable, {n - selectable} not selectable, {curated} with editorial content")
+    for (rt, id_), res in sorted(reg.resources.items()):
+        print(f"{rt} {res.get('url', '')}|{res.get('version', '')} (id {id_})")
+    print(f"content OK in {time.perf_counter() - t:.2f} s")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the production WSGI server (granian) with ``--workers`` processes."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    _settings_env(args)
+    try:
+        Settings.from_env()
+    except ValueError as e:
+        print(f"invalid settings: {e}", file=sys.stderr)
+        return 2
+    if "FHIRTERM_BASE_URL" not in os.environ:
+        os.environ["FHIRTERM_BASE_URL"] = f"http://{args.host}:{args.port}/fhir"
+    Granian("fhirterm.web.wsgi:app", address=args.host, port=args.port, interface=Interfaces.WSGI,
+            workers=args.workers, log_access=False, respawn_failed_workers=True,
+            workers_kill_timeout=args.graceful_timeout, backpressure=args.backpressure).serve()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fhirterm", description="FHIR terminology server for ICD-10-CM")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def content_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--content-dir", help="folder of FHIR JSON and editorial files (FHIRTERM_CONTENT_DIR)")
+        p.add_argument("--icd10cm", action="append", metavar="FILE[#VERSION]",
+                       help="a CDC tabular XML or zip (repeat for several releases; FHIRTERM_ICD10CM)")
+
+    s = sub.add_parser("serve", help="run the server")
+    s.add_argument("--host", default=os.environ.get("FHIRTERM_HOST", "127.0.0.1"))
+    s.add_argument("--port", type=int, default=int(os.environ.get("FHIRTERM_PORT", "8080")))
+    s.add_argument("--workers", type=int, default=int(os.environ.get("FHIRTERM_WORKERS", str(os.cpu_count() or 1))),
+                   help="worker processes (default: one per core; FHIRTERM_WORKERS)")
+    s.add_argument("--backpressure", type=int, default=None,
+                   help="requests one worker handles at once (granian backpressure)")
+    s.add_argument("--graceful-timeout", type=int, default=30,
+                   help="seconds a stopping worker gets to finish its requests")
+    content_opts(s)
+    s.set_defaults(func=cmd_serve)
+    c = sub.add_parser("check", help="load and validate all content, print counts")
+    content_opts(c)
+    c.set_defaults(func=cmd_check)
+    args = parser.parse_args(argv)
+    rc: int = args.func(args)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

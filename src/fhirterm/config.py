@@ -1,0 +1,64 @@
+"""Settings, read from ``FHIRTERM_*`` environment variables.
+
+| variable | default | meaning |
+|---|---|---|
+| FHIRTERM_CONTENT_DIR | ./codesystems | folder of FHIR JSON resources and editorial files |
+| FHIRTERM_ICD10CM | (bundled April 2026 XML) | CDC tabular XML or zip files, separated by the OS path separator; ``path#version`` sets the version; ``none`` loads no ICD-10-CM |
+| FHIRTERM_BASE_URL | http://127.0.0.1:8080/fhir | the public base address, used in Bundle links and CapabilityStatement |
+| FHIRTERM_MAX_BODY | 10485760 | largest request body in bytes (413 above it) |
+| FHIRTERM_EXPANSION_LIMIT | 10000 | largest unpaged expansion |
+| FHIRTERM_CACHE_DIR | ~/.cache/fhirterm | where parsed releases are cached (``off`` disables) |
+| FHIRTERM_BENCH_STATIC | 0 | 1 serves a fixed body at /_bench/static (the benchmark's ceiling) |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _default_content_dir() -> Path:
+    return Path.cwd() / "codesystems"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Server settings; ``from_env`` reads them from the environment."""
+
+    content_dir: Path = field(default_factory=_default_content_dir)
+    icd10cm: tuple[str, ...] | None = None  # None: the bundled release
+    base_url: str = "http://127.0.0.1:8080/fhir"
+    max_body: int = 10 * 1024 * 1024
+    expansion_limit: int = 10_000
+    bench_static: bool = False
+    cache_dir: Path | None = field(default_factory=lambda: Path.home() / ".cache" / "fhirterm")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Build settings from ``FHIRTERM_*`` variables (``os.environ`` by default).
+
+        Raises ValueError naming the variable when a value cannot be used.
+        """
+        e = dict(os.environ if env is None else env)
+        kw: dict[str, object] = {}
+        if v := e.get("FHIRTERM_CONTENT_DIR"):
+            kw["content_dir"] = Path(v)
+        if (v := e.get("FHIRTERM_ICD10CM")) is not None:
+            kw["icd10cm"] = () if v.strip().lower() in ("", "none") else tuple(
+                p for p in v.split(os.pathsep) if p
+            )
+        if v := e.get("FHIRTERM_BASE_URL"):
+            kw["base_url"] = v.rstrip("/")
+        for name, key in (("FHIRTERM_MAX_BODY", "max_body"),
+                          ("FHIRTERM_EXPANSION_LIMIT", "expansion_limit")):
+            if v := e.get(name):
+                try:
+                    kw[key] = int(v)
+                except ValueError:
+                    raise ValueError(f"{name} must be an integer, got {v!r}") from None
+        if v := e.get("FHIRTERM_CACHE_DIR"):
+            kw["cache_dir"] = None if v.strip().lower() in ("off", "none", "0") else Path(v)
+        if v := e.get("FHIRTERM_BENCH_STATIC"):
+            kw["bench_static"] = v.strip().lower() in ("1", "true", "yes")
+        return cls(**kw)  # type: ignore[arg-type]

@@ -1,0 +1,64 @@
+"""Errors of the terminology engine, each carrying a FHIR issue type.
+
+Domain errors know no HTTP: the web layer maps each class to a status in one
+place (``fhirterm.web.errors``). A wrong display or an unknown code in a
+$validate-code is not an error but a result with issues; these exceptions are
+for requests that cannot be answered at all.
+"""
+
+from __future__ import annotations
+
+
+class TerminologyError(Exception):
+    """Base class. ``issue_type`` is a code of http://hl7.org/fhir/issue-type.
+
+    ``expression`` names the request element at fault (FHIRPath-like, e.g.
+    ``code`` or ``coding.system``) when known.
+    """
+
+    issue_type = "exception"
+
+    def __init__(self, message: str, *, expression: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.expression = expression
+
+
+class InvalidRequest(TerminologyError):
+    """The request is malformed: a missing, repeated or unknown parameter."""
+
+    issue_type = "invalid"
+
+
+class NotFound(TerminologyError):
+    """A code system, version, value set, concept map or resource is not known."""
+
+    issue_type = "not-found"
+
+
+class CodeNotFound(NotFound):
+    """A code is not in the code system ($lookup, $subsumes)."""
+
+    issue_type = "not-found"
+
+
+class NotSupported(TerminologyError):
+    """The request asks for something the server does not do."""
+
+    issue_type = "not-supported"
+
+
+class TooCostly(TerminologyError):
+    """The answer would be too large to produce (e.g. an unpaged expansion)."""
+
+    issue_type = "too-costly"
+
+
+class ContentError(Exception):
+    """Invalid content at load time; the message names the file and the field."""
+
+    def __init__(self, source: str, field: str, message: str) -> None:
+        super().__init__(f"{source}: {field}: {message}")
+        self.source = source
+        self.field = field
+        self.message = message

@@ -1,0 +1,144 @@
+"""Assemble the registry from settings: ICD-10-CM releases, FHIR JSON files, editorial files.
+
+This is the one place that knows which provider reads which content. Parsed
+ICD-10-CM releases are cached (pickle, keyed by the file's hash and the
+parser's own source) so a server is ready in well under two seconds after the
+first start; fhir.resources validation of JSON files is likewise remembered
+per file hash. The cache holds only what this code wrote itself.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import os
+import pickle
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .config import Settings
+from .errors import ContentError
+from .index import CodeSystemIndex
+from .providers import editorial, fhir_json, icd10cm
+from .registry import Registry
+
+_PARSER_FILES = ("providers/icd10cm.py", "model.py", "index.py")
+
+
+def _fingerprint() -> str:
+    """Hash of the parser's source: a new parser invalidates every cached release."""
+    here = Path(__file__).parent
+    h = hashlib.sha256()
+    for name in _PARSER_FILES:
+        h.update((here / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, target)
+
+
+def load_icd10cm(spec: str | None, cache_dir: Path | None) -> CodeSystemIndex:
+    """One ICD-10-CM release, from the cache when the file and parser are unchanged."""
+    path = icd10cm.bundled_xml() if spec is None else Path(str(spec).rsplit("#", 1)[0])
+    key = None
+    if cache_dir is not None and path.exists():
+        key = hashlib.sha256(f"{_file_hash(path)}|{spec or ''}|{_fingerprint()}".encode()).hexdigest()[:32]
+        cached = cache_dir / f"icd10cm-{key}.pickle"
+        if cached.exists():
+            try:
+                with cached.open("rb") as fh:
+                    ix: CodeSystemIndex = pickle.load(fh)
+                return ix
+            except Exception:  # a damaged cache is rebuilt, never trusted
+                cached.unlink(missing_ok=True)
+    ix = icd10cm.load(spec)
+    if key is not None and cache_dir is not None:
+        try:
+            _write_atomic(cache_dir / f"icd10cm-{key}.pickle", pickle.dumps(ix, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError:
+            pass  # a read-only home still serves, just without the fast restart
+    return ix
+
+
+def _validated(path: Path, resource: dict[str, object], cache_dir: Path | None) -> None:
+    stamp = None
+    if cache_dir is not None:
+        stamp = cache_dir / "validated" / hashlib.sha256(path.read_bytes()).hexdigest()
+        if stamp.exists():
+            return
+    fhir_json.validate(resource, str(path))  # type: ignore[arg-type]
+    if stamp is not None:
+        try:
+            _write_atomic(stamp, b"")
+        except OSError:
+            pass
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    # Loading creates hundreds of thousands of long-lived objects; the cyclic
+    # collector would walk them again and again for nothing (3x slower load).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        # Keep the loaded content out of later collections (and so out of
+        # copy-on-write page faults in forked workers).
+        gc.freeze()
+
+
+def load_registry(settings: Settings) -> Registry:
+    """Load all content named by ``settings``; ContentError (file and field) when invalid."""
+    reg = Registry()
+    with _no_gc():
+        specs: tuple[str | None, ...] = (None,) if settings.icd10cm is None else settings.icd10cm
+        icd: list[CodeSystemIndex] = []
+        for spec in specs:
+            ix = load_icd10cm(spec, settings.cache_dir)
+            clash = next((o for o in icd if o.info.version == ix.info.version), None)
+            if clash is not None:
+                raise ContentError(ix.info.source, "version",
+                                   f"version {ix.info.version!r} is already loaded from {clash.info.source}; "
+                                   "give one of them another version with path#version")
+            icd.append(ix)
+        icd.sort(key=lambda x: x.info.version or "", reverse=True)
+        for n, ix in enumerate(icd):
+            # The newest release answers to id "icd10cm"; each also has a versioned id.
+            ix.info.id = "icd10cm" if n == 0 else f"icd10cm-{ix.info.version}"
+            reg.add_code_system(ix)
+        content = settings.content_dir
+        if content.is_dir():
+            for path in sorted(content.rglob("*.json")):
+                res = fhir_json.read_file(path)
+                _validated(path, res, settings.cache_dir)
+                if res["resourceType"] == "CodeSystem":
+                    reg.add_code_system(fhir_json.parse_code_system(res, str(path)))
+                else:
+                    if not res.get("id"):
+                        raise ContentError(str(path), f"{res['resourceType']}.id", "is required")
+                    reg.add_resource(res)
+            files = [editorial.read(p) for p in sorted(content.rglob("*.toml"))]
+            if files:
+                targets = {url: list(v.values()) for url, v in reg.code_systems.items()}
+                editorial.apply(files, targets)
+        elif settings.content_dir != Settings().content_dir:
+            raise ContentError(str(content), "FHIRTERM_CONTENT_DIR", "is not a folder")
+    return reg

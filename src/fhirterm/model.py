@@ -1,0 +1,117 @@
+"""Value types shared by every layer: concepts, designations, properties, code systems.
+
+This module knows nothing of HTTP, JSON shapes or files. Instances are built
+once at load time and then only read: nothing in a request mutates them, which
+is what lets worker processes share them and requests reuse them without copies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+# FHIR value[x] suffixes a property value may carry (CodeSystem.concept.property).
+PROPERTY_TYPES = frozenset(
+    {"code", "Coding", "string", "integer", "boolean", "dateTime", "decimal", "uri"}
+)
+
+
+class Property(NamedTuple):
+    """One property value of a concept (a tuple: cheap to build, pickle and share).
+
+    ``type`` is the FHIR value[x] suffix (``code``, ``string``, ``boolean``,
+    ``Coding``...); for ``Coding`` the value is a dict with system/code/display.
+    ``description`` is the human-readable form of the value ($lookup
+    ``property.description``), ``sub`` the subproperties ($lookup
+    ``property.subproperty``) for values with parts such as an FAQ entry.
+    """
+
+    code: str
+    type: str
+    value: Any
+    description: str | None = None
+    sub: tuple[Property, ...] = ()  # type: ignore[assignment]
+
+
+class Designation(NamedTuple):
+    """An alternative representation of a concept (CodeSystem.concept.designation).
+
+    ``use`` is a Coding as a dict (system/code/display) or None.
+    """
+
+    value: str
+    language: str | None = None
+    use: dict[str, str] | None = None
+
+
+@dataclass(slots=True)
+class Concept:
+    """One concept of a code system, with its place in the hierarchy.
+
+    ``parents``/``children`` hold codes (not objects), so the graph is plain
+    data. ``abstract`` is FHIR's notSelectable. ``properties`` hold everything
+    else, including the editorial layer once applied.
+    """
+
+    code: str
+    display: str | None = None
+    definition: str | None = None
+    designations: tuple[Designation, ...] = ()
+    properties: tuple[Property, ...] = ()
+    parents: tuple[str, ...] = ()
+    children: tuple[str, ...] = ()
+    abstract: bool = False
+    inactive: bool = False
+    status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PropertyDef:
+    """A property a code system defines (CodeSystem.property)."""
+
+    code: str
+    type: str
+    uri: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Grouping:
+    """A grouping that is not a code, such as an ICD-10-CM chapter or block."""
+
+    kind: str
+    code: str
+    title: str
+
+
+@dataclass(slots=True)
+class CodeSystemInfo:
+    """Metadata of one version of a code system (everything but the concepts)."""
+
+    url: str
+    version: str | None
+    id: str
+    name: str | None = None
+    title: str | None = None
+    status: str = "active"
+    content: str = "complete"
+    case_sensitive: bool = True
+    hierarchy_meaning: str | None = "is-a"
+    publisher: str | None = None
+    description: str | None = None
+    copyright: str | None = None
+    date: str | None = None
+    experimental: bool | None = None
+    property_defs: tuple[PropertyDef, ...] = ()
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Coding:
+    """A FHIR Coding as the operations see it."""
+
+    system: str | None = None
+    code: str | None = None
+    version: str | None = None
+    display: str | None = None

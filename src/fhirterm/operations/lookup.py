@@ -1,0 +1,112 @@
+"""CodeSystem $lookup: https://hl7.org/fhir/R4/codesystem-operation-lookup.html"""
+
+from __future__ import annotations
+
+from ..errors import CodeNotFound, InvalidRequest
+from ..index import CodeSystemIndex
+from ..model import Concept, Property
+from ..registry import Registry
+from .types import LookupRequest, LookupResult
+
+# Properties $lookup can always return, beside those the code system defines.
+STANDARD = ("parent", "child", "inactive", "definition", "designation", "display",
+            "name", "version", "lang.", "sibling")
+
+
+def resolve_coding(system: str | None, code: str | None, version: str | None,
+                   coding_system: str | None, coding_code: str | None, coding_version: str | None,
+                   ) -> tuple[str, str, str | None]:
+    """Pick (system, code, version) from the loose parameters or the coding.
+
+    Raises InvalidRequest when there is no code, no system, or both forms
+    disagree.
+    """
+    if code is not None and coding_code is not None and code != coding_code:
+        raise InvalidRequest(f"code '{code}' and coding.code '{coding_code}' disagree; send one",
+                             expression="coding.code")
+    if system and coding_system and system != coding_system:
+        raise InvalidRequest(f"system '{system}' and coding.system '{coding_system}' disagree; send one",
+                             expression="coding.system")
+    c = code if code is not None else coding_code
+    s = system or coding_system
+    v = version or coding_version
+    if c is None or c == "":
+        raise InvalidRequest("No code to look up: send 'code' with 'system', or 'coding'", expression="code")
+    if not s:
+        raise InvalidRequest(f"No system for code '{c}': send 'system' (e.g. http://hl7.org/fhir/sid/icd-10-cm)",
+                             expression="system")
+    return s, c, v
+
+
+def siblings(cs: CodeSystemIndex, concept: Concept) -> list[str]:
+    """The other selectable codes under the same parent(s), in source order."""
+    out: list[str] = []
+    for p in concept.parents:
+        pc = cs.concepts.get(p)
+        if pc is None:
+            continue
+        for k in pc.children:
+            kc = cs.concepts[k] if k in cs.concepts else None
+            if k != concept.code and kc is not None and not kc.abstract and k not in out:
+                out.append(k)
+    return out
+
+
+def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
+    """Look a code up: display, definition, designations and properties.
+
+    ``req.properties`` limits the properties returned (empty: all). Raises
+    NotFound for an unknown system or version, CodeNotFound for an unknown
+    code, InvalidRequest for a request without code or system.
+    """
+    cc = req.coding
+    system, code, version = resolve_coding(req.system, req.code, req.version,
+                                           cc.system if cc else None, cc.code if cc else None,
+                                           cc.version if cc else None)
+    cs = registry.code_system(system, version)
+    concept = cs.get(code)
+    if concept is None:
+        hint = ""
+        if (s := cs.suggest(code)) is not None:
+            hint = f" (did you mean '{s}'? codes are case-sensitive and written with the dot)"
+        elif code in cs.groupings:
+            g = cs.groupings[code]
+            hint = f" ('{code}' is a {g.kind}, {g.title!r}, not a code)"
+        v = f" version '{cs.info.version}'" if cs.info.version else ""
+        raise CodeNotFound(f"Unknown code '{code}' in the CodeSystem '{system}'{v}{hint}", expression="code")
+    wanted = set(req.properties)
+    want_all = not wanted or "*" in wanted
+
+    def want(name: str) -> bool:
+        return want_all or name in wanted
+
+    props: list[Property] = []
+    if want("parent"):
+        props.extend(Property("parent", "code", p, description=_display(cs, p)) for p in concept.parents)
+    if want("child"):
+        props.extend(Property("child", "code", k, description=_display(cs, k)) for k in concept.children)
+    if want("inactive") and (want_all is False or concept.inactive):
+        props.append(Property("inactive", "boolean", concept.inactive))
+    props.extend(p for p in concept.properties if want(p.code))
+    if want("sibling") and _has_editorial_siblings(cs):
+        props.extend(Property("sibling", "code", s, description=_display(cs, s)) for s in siblings(cs, concept))
+    return LookupResult(
+        name=cs.info.name or cs.info.title or cs.info.url,
+        system=cs.info.url,
+        version=cs.info.version,
+        code=concept.code,
+        display=concept.display,
+        definition=concept.definition if want("definition") else None,
+        abstract=concept.abstract,
+        designations=concept.designations if want("designation") else (),
+        properties=props,
+    )
+
+
+def _display(cs: CodeSystemIndex, code: str) -> str | None:
+    c = cs.concepts.get(code)
+    return c.display if c else None
+
+
+def _has_editorial_siblings(cs: CodeSystemIndex) -> bool:
+    return any(d.code == "sibling" for d in cs.info.property_defs)

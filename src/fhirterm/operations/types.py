@@ -1,0 +1,71 @@
+"""Request and result types of the operations (plain data, no behaviour)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..model import Coding, Designation, Property
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One OperationOutcome issue of a result.
+
+    ``code`` is an http://hl7.org/fhir/issue-type code; ``tx_code`` a code of
+    http://hl7.org/fhir/tools/CodeSystem/tx-issue-type (the terminology
+    ecosystem's finer classification); ``expression`` the element at fault.
+    """
+
+    severity: str
+    code: str
+    text: str
+    tx_code: str | None = None
+    expression: str | None = None
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LookupRequest:
+    system: str | None = None
+    code: str | None = None
+    version: str | None = None
+    coding: Coding | None = None
+    properties: tuple[str, ...] = ()
+    display_language: str | None = None
+
+
+@dataclass(slots=True)
+class LookupResult:
+    name: str
+    system: str
+    version: str | None
+    code: str
+    display: str | None
+    definition: str | None
+    abstract: bool
+    designations: tuple[Designation, ...]
+    properties: list[Property]
+
+
+@dataclass(frozen=True, slots=True)
+class ValidateCodeRequest:
+    url: str | None = None
+    code: str | None = None
+    version: str | None = None
+    display: str | None = None
+    coding: Coding | None = None
+    codeable_concept: tuple[Coding, ...] | None = None
+    display_language: str | None = None
+    system_fixed: bool = False  # instance level: the code system is given by the path
+
+
+@dataclass(slots=True)
+class ValidateCodeResult:
+    result: bool
+    system: str | None = None
+    version: str | None = None
+    code: str | None = None
+    display: str | None = None
+    message: str | None = None
+    issues: list[Issue] = field(default_factory=list)
+    codeable_concept: tuple[Coding, ...] | None = None

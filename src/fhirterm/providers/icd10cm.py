@@ -1,0 +1,299 @@
+"""ICD-10-CM from the CDC tabular XML (or the CDC zip that holds it).
+
+Reads the XML with the standard library and builds a ``CodeSystemIndex``:
+categories, subcategories and every code made from 7th-character definitions
+(the nearest definition up the tree applies; codes shorter than 6 characters
+are padded with X; notes that restrict 7th characters, as under S06, are
+honoured), with the chapter and block of each code, every tabular note as a
+property, and inclusion terms also as designations.
+
+It must not know about HTTP, FHIR JSON or the editorial layer.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from typing import IO
+from xml.etree import ElementTree as ET
+
+from ..errors import ContentError
+from ..index import CodeSystemIndex
+from ..model import CodeSystemInfo, Concept, Designation, Grouping, Property, PropertyDef
+
+SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
+PROPS = "http://fhirterm.org/fhir/CodeSystem/icd-10-cm-property"
+DESIGNATION_USE = "http://fhirterm.org/fhir/CodeSystem/designation-use"
+
+# Tabular note elements and the property codes they become (public contract).
+NOTE_KINDS: dict[str, str] = {
+    "includes": "includes",
+    "inclusionTerm": "inclusion-term",
+    "excludes1": "excludes1",
+    "excludes2": "excludes2",
+    "codeFirst": "code-first",
+    "useAdditionalCode": "use-additional-code",
+    "codeAlso": "code-also",
+    "notes": "note",
+    "sevenChrNote": "seventh-character-note",
+}
+
+_NOTE_DESCRIPTIONS = {
+    "includes": "Includes note: conditions the code covers",
+    "inclusion-term": "Inclusion term: a condition classified to the code",
+    "excludes1": "Excludes1: never coded together with this code",
+    "excludes2": "Excludes2: not included here, may be coded together",
+    "code-first": "Code first the underlying condition",
+    "use-additional-code": "Use an additional code",
+    "code-also": "Code also",
+    "note": "Instructional note",
+    "seventh-character-note": "Note on the 7th characters",
+}
+
+PROPERTY_DEFS: tuple[PropertyDef, ...] = (
+    PropertyDef("parent", "code", "http://hl7.org/fhir/concept-properties#parent", "The parent code"),
+    PropertyDef("child", "code", "http://hl7.org/fhir/concept-properties#child", "A child code"),
+    PropertyDef("notSelectable", "boolean", "http://hl7.org/fhir/concept-properties#notSelectable",
+                "A header: not valid for use on a claim"),
+    PropertyDef("billable", "boolean", f"{PROPS}#billable", "True for codes without children (valid on a claim)"),
+    PropertyDef("chapter", "code", f"{PROPS}#chapter", "The chapter (number) and its title"),
+    PropertyDef("block", "code", f"{PROPS}#block", "The block (section range) and its title"),
+    PropertyDef("seventh-character", "code", f"{PROPS}#seventh-character",
+                "A 7th character defined here, with its label"),
+    *(PropertyDef(code, "string", f"{PROPS}#{code}", desc) for code, desc in _NOTE_DESCRIPTIONS.items()),
+)
+
+# A code reference inside a note: "(M43.1-)", "(S06.0X- with seventh character S)",
+# "(P35-P39)", "(M47.-)". A trailing "-" or ".-" means "and its subdivisions".
+_CODE = r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{0,4})?"
+_REF_RE = re.compile(rf"\b({_CODE})(-?)(?:-({_CODE}))?(?![0-9A-Za-z])")
+_PAREN_RE = re.compile(r"\(([^()]*)\)")
+_RESTRICT_RE = re.compile(
+    r"7th characters? ([A-Z](?:(?:,|,? and|,? or) [A-Z])*) do(?:es)? not apply to codes in "
+    r"category (\w+) with 6th character (.*)",
+    re.S,
+)
+
+
+def bundled_xml() -> Path:
+    """The April 1 2026 tabular XML shipped as data by simple-icd-10-cm 1.5.0."""
+    base = resources.files("simple_icd_10_cm") / "data" / "icd10c-tabular-April-1-2026.xml"
+    return Path(str(base))
+
+
+def _text(el: ET.Element | None) -> str:
+    return " ".join((el.text or "").split()) if el is not None else ""
+
+
+def note_refs(text: str) -> tuple[Property, ...]:
+    """Machine-readable code references in a note, as subproperties.
+
+    ``reference`` (code) for a code or a code with subdivisions, ``reference-range``
+    (string) for a range such as ``P35-P39``. Only text in parentheses counts, as
+    the tabular list writes references that way.
+    """
+    out: list[Property] = []
+    for group in _PAREN_RE.findall(text):
+        for m in _REF_RE.finditer(group):
+            first, _dash, last = m.groups()
+            first = first.rstrip(".")
+            if last:
+                out.append(Property("reference-range", "string", f"{first}-{last.rstrip('.')}"))
+            else:
+                out.append(Property("reference", "code", first))
+    return tuple(out)
+
+
+def _notes(el: ET.Element) -> list[Property]:
+    props: list[Property] = []
+    for child in el:
+        kind = NOTE_KINDS.get(child.tag)
+        if kind is None:
+            continue
+        for n in child.findall("note"):
+            t = _text(n)
+            if t:
+                props.append(Property(kind, "string", t, sub=note_refs(t)))
+    return props
+
+
+def _seven_defs(el: ET.Element) -> dict[str, str] | None:
+    d = el.find("sevenChrDef")
+    if d is None:
+        return None
+    out: dict[str, str] = {}
+    for ext in d.findall("extension"):
+        ch = ext.get("char", "")
+        # A label may be followed by an inclusion note on later lines: the
+        # label is the first line only.
+        label = (ext.text or "").strip().splitlines()[0].strip() if (ext.text or "").strip() else ""
+        if ch:
+            out[ch] = " ".join(label.split())
+    return out
+
+
+def _restrictions(el: ET.Element) -> list[tuple[frozenset[str], str, frozenset[str]]]:
+    """Rules like S06's "7th characters D and S do not apply to ... 6th character 7 ... or 8"."""
+    rules = []
+    for n in el.findall("./*/note"):
+        m = _RESTRICT_RE.search(_text(n))
+        if m:
+            chars = frozenset(re.findall(r"\b[A-Z]\b", m.group(1)))
+            sixth = frozenset(re.findall(r"(?:character|or)\s+([0-9A-Z])\b", "character " + m.group(3)))
+            rules.append((chars, m.group(2), sixth))
+    return rules
+
+
+def _dotted(raw: str) -> str:
+    return raw[:3] + "." + raw[3:] if len(raw) > 3 else raw
+
+
+def _open_xml(path: Path) -> IO[bytes]:
+    if zipfile.is_zipfile(path):
+        zf = zipfile.ZipFile(path)
+        names = [n for n in zf.namelist() if re.search(r"tabular.*\.xml$", n, re.I)]
+        if not names:
+            raise ContentError(str(path), "zip", "no *tabular*.xml file inside the zip")
+        return zf.open(sorted(names)[0])
+    return path.open("rb")
+
+
+_MONTHS = {m: i for i, m in enumerate(
+    ["january", "february", "march", "april", "may", "june", "july", "august",
+     "september", "october", "november", "december"], 1)}
+
+
+def _release_date(name: str) -> str | None:
+    m = re.search(r"([A-Za-z]+)-(\d{1,2})-(\d{4})", name)
+    if m and m.group(1).lower() in _MONTHS:
+        return f"{m.group(3)}-{_MONTHS[m.group(1).lower()]:02d}-{int(m.group(2)):02d}"
+    return None
+
+
+def load(spec: str | Path | None = None) -> CodeSystemIndex:
+    """Load one ICD-10-CM release.
+
+    ``spec`` is a path to a CDC tabular XML or zip, optionally followed by
+    ``#version`` to set the version; None loads the bundled April 2026 file.
+    The version otherwise comes from the file's ``<version>`` element.
+    Raises ContentError naming the file when it is not a tabular XML.
+    """
+    version_override: str | None = None
+    if spec is None:
+        path = bundled_xml()
+    else:
+        s = str(spec)
+        if "#" in s:
+            s, version_override = s.rsplit("#", 1)
+        path = Path(s)
+    if not path.exists():
+        raise ContentError(str(path), "path", "the ICD-10-CM file does not exist")
+    try:
+        with _open_xml(path) as fh:
+            root = ET.parse(fh).getroot()
+    except ET.ParseError as e:
+        raise ContentError(str(path), "xml", f"not well-formed XML: {e}") from None
+    if root.tag != "ICD10CM.tabular":
+        raise ContentError(str(path), "root", f"expected <ICD10CM.tabular>, found <{root.tag}>")
+    version = version_override or _text(root.find("version"))
+    if not version:
+        raise ContentError(str(path), "version", "the file has no <version> and none was given")
+    return _build(root, path, version)
+
+
+def _build(root: ET.Element, path: Path, version: str) -> CodeSystemIndex:
+    concepts: dict[str, Concept] = {}
+    groupings: dict[str, Grouping] = {}
+
+    def add_diag(el: ET.Element, parent: str | None, chapter: Property, block: Property,
+                 seven: dict[str, str] | None, rules: list[tuple[frozenset[str], str, frozenset[str]]]) -> None:
+        code = _text(el.find("name"))
+        title = _text(el.find("desc"))
+        own_seven = _seven_defs(el)
+        seven = own_seven if own_seven is not None else seven
+        rules = rules + _restrictions(el)
+        props = _notes(el)
+        if own_seven:
+            props.extend(Property("seventh-character", "code", ch, description=label)
+                         for ch, label in own_seven.items())
+        kids = el.findall("diag")
+        designations = tuple(
+            Designation(p.value, "en", {"system": DESIGNATION_USE, "code": "inclusion-term",
+                                        "display": "Inclusion term"})
+            for p in props if p.code == "inclusion-term"
+        )
+        concept = Concept(code=code, display=title, designations=designations,
+                          parents=(parent,) if parent else ())
+        concepts[code] = concept
+        child_codes: list[str] = []
+        for k in kids:
+            child_codes.append(_text(k.find("name")))
+            add_diag(k, code, chapter, block, seven, rules)
+        raw = code.replace(".", "")
+        if not kids and seven and len(raw) < 7:
+            base = raw.ljust(6, "X")
+            for ch, label in seven.items():
+                if any(ch in chars and raw.startswith(cat) and base[5] in sixth
+                       for chars, cat, sixth in rules):
+                    continue
+                gen = _dotted(base + ch)
+                concepts[gen] = Concept(code=gen, display=f"{title}, {label}", parents=(code,),
+                                        properties=(chapter, block))
+                child_codes.append(gen)
+        concept.children = tuple(child_codes)
+        concept.abstract = bool(child_codes)
+        concept.properties = (chapter, block, *props)
+
+    for ch_el in root.findall("chapter"):
+        ch_code = _text(ch_el.find("name"))
+        ch_title = _text(ch_el.find("desc"))
+        groupings[ch_code] = Grouping("chapter", ch_code, ch_title)
+        chapter = Property("chapter", "code", ch_code, description=ch_title)
+        ranges = {ref.get("id"): (ref.get("first", ""), ref.get("last", ""), _text(ref))
+                  for ref in ch_el.iter("sectionRef")}
+        for sec in ch_el.findall("section"):
+            first, last, title = ranges.get(sec.get("id"), ("", "", ""))
+            if not first:
+                sid = sec.get("id", "")
+                first, _, last = sid.partition("-")
+                last = last or first
+            bcode = f"{first}-{last}"
+            btitle = title.strip() or _text(sec.find("desc"))
+            groupings[bcode] = Grouping("block", bcode, btitle)
+            block = Property("block", "code", bcode, description=btitle)
+            for d in sec.findall("diag"):
+                add_diag(d, None, chapter, block, None, [])
+
+    for c in concepts.values():
+        # Billable is a fact of the tree: a code without children. Stated as a
+        # property (with notSelectable for headers) so filters can use it.
+        c.properties = (Property("billable", "boolean", not c.children), *c.properties)
+        if c.children:
+            c.properties = (Property("notSelectable", "boolean", True), *c.properties)
+
+    info = CodeSystemInfo(
+        url=SYSTEM,
+        version=version,
+        id="icd10cm",
+        name="ICD10CM",
+        title="International Classification of Diseases, Tenth Revision, Clinical Modification (ICD-10-CM)",
+        status="active",
+        content="complete",
+        case_sensitive=True,
+        hierarchy_meaning="is-a",
+        publisher="Centers for Disease Control and Prevention (CDC), National Center for Health Statistics",
+        description=f"ICD-10-CM tabular list from the CDC file {path.name}, with the fhirterm editorial layer",
+        copyright="ICD-10-CM is published by the CDC National Center for Health Statistics and is in the public domain.",
+        date=_release_date(path.name),
+        property_defs=PROPERTY_DEFS,
+        source=str(path),
+    )
+    return CodeSystemIndex.build(info, concepts, groupings)
+
+
+def iter_codes(index: CodeSystemIndex) -> Iterable[str]:
+    """Codes in tabular order (for exports and tests)."""
+    return index.concepts.keys()

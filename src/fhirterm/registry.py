@@ -1,0 +1,85 @@
+"""Canonical url|version -> content: code systems, value sets and concept maps.
+
+The registry resolves versions and answers "which resource is meant"; it
+knows no concrete provider (content arrives already parsed) and no FHIR
+operation semantics.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import NotFound
+from .index import CodeSystemIndex
+
+
+def _version_key(v: str) -> tuple[Any, ...]:
+    """Natural order of versions: 2026 > 2025, 1.10.0 > 1.9.0, dated releases by date."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-]", v))
+
+
+@dataclass(slots=True)
+class Registry:
+    """All content the server holds.
+
+    ``code_systems`` maps url -> version -> index (a code system without a
+    version is stored under ""). ``resources`` maps (resourceType, id) to the
+    FHIR JSON of value sets and concept maps as loaded.
+    """
+
+    code_systems: dict[str, dict[str, CodeSystemIndex]] = field(default_factory=dict)
+    resources: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def add_code_system(self, cs: CodeSystemIndex) -> None:
+        """Register one code system version (a later one with the same url|version wins)."""
+        self.code_systems.setdefault(cs.info.url, {})[cs.info.version or ""] = cs
+
+    def add_resource(self, resource: dict[str, Any]) -> None:
+        """Register a ValueSet, ConceptMap or other canonical resource by type and id."""
+        self.resources[(resource["resourceType"], resource["id"])] = resource
+
+    def versions(self, url: str) -> list[str]:
+        """Known versions of a code system, newest first."""
+        return sorted(self.code_systems.get(url, {}), key=_version_key, reverse=True)
+
+    def has_system(self, url: str) -> bool:
+        return url in self.code_systems
+
+    def code_system(self, url: str, version: str | None = None) -> CodeSystemIndex:
+        """The code system ``url`` at ``version`` (the newest when None).
+
+        Raises NotFound naming the system, or the version and the versions known.
+        """
+        by_version = self.code_systems.get(url)
+        if not by_version:
+            raise NotFound(
+                f"A definition for CodeSystem '{url}' could not be found, so the code cannot be looked up",
+                expression="system",
+            )
+        if version is None or version == "":
+            return by_version[self.versions(url)[0]]
+        cs = by_version.get(version)
+        if cs is None:
+            known = ", ".join(repr(v) for v in self.versions(url))
+            raise NotFound(
+                f"A definition for CodeSystem '{url}' version '{version}' could not be found "
+                f"(known versions: {known})",
+                expression="version",
+            )
+        return cs
+
+    def code_system_by_id(self, id_: str) -> CodeSystemIndex | None:
+        for by_version in self.code_systems.values():
+            for cs in by_version.values():
+                if cs.info.id == id_:
+                    return cs
+        return None
+
+    def all_code_systems(self) -> list[CodeSystemIndex]:
+        return [cs for url in sorted(self.code_systems) for v in self.versions(url)
+                for cs in [self.code_systems[url][v]]]
+
+    def resources_of(self, resource_type: str) -> list[dict[str, Any]]:
+        return [r for (t, _), r in sorted(self.resources.items()) if t == resource_type]

@@ -1,0 +1,5 @@
+"""HTTP: the Flask app factory, the mountable FHIR blueprint, negotiation and error handling."""
+
+from .app import create_app, fhir_blueprint
+
+__all__ = ["create_app", "fhir_blueprint"]

@@ -1,0 +1,168 @@
+"""Operation parameters from a query string or a Parameters resource.
+
+Every parameter a client sends is accounted for: an operation reads the
+names it knows and ``Params.check`` rejects the rest, so nothing is silently
+dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InvalidRequest
+from ..model import Coding
+
+# Query parameters that belong to the HTTP exchange, not to the operation.
+GENERAL = frozenset({"_format", "_pretty"})
+
+
+@dataclass(slots=True)
+class Params:
+    """An ordered multi-map of parameter name -> (FHIR type, value).
+
+    From a query string every value is a string; from a Parameters body the
+    type is the value[x] suffix (``Coding``, ``code``...), ``resource`` or
+    ``part`` (a nested Params).
+    """
+
+    items: list[tuple[str, str, Any]] = field(default_factory=list)
+    from_query: bool = False
+
+    def names(self) -> set[str]:
+        return {n for n, _, _ in self.items}
+
+    def all(self, name: str) -> list[tuple[str, Any]]:
+        return [(t, v) for n, t, v in self.items if n == name]
+
+    def check(self, allowed: Iterable[str], operation: str) -> None:
+        """InvalidRequest naming the first parameter ``operation`` does not take."""
+        ok = set(allowed) | GENERAL
+        for n, _, _ in self.items:
+            if n not in ok:
+                raise InvalidRequest(
+                    f"Unknown parameter '{n}' for {operation}; expected one of: {', '.join(sorted(ok - GENERAL))}",
+                    expression=n)
+
+    def _one(self, name: str) -> tuple[str, Any] | None:
+        vals = self.all(name)
+        if len(vals) > 1:
+            raise InvalidRequest(f"Parameter '{name}' may appear once, found {len(vals)} times", expression=name)
+        return vals[0] if vals else None
+
+    def text(self, name: str) -> str | None:
+        """A primitive parameter as text (code, uri, string, canonical...)."""
+        v = self._one(name)
+        if v is None:
+            return None
+        t, val = v
+        if t in ("Coding", "CodeableConcept", "resource", "part"):
+            raise InvalidRequest(f"Parameter '{name}' must be a primitive value, found {t}", expression=name)
+        if isinstance(val, bool):
+            return "true" if val else "false"
+        return str(val)
+
+    def flag(self, name: str) -> bool | None:
+        v = self._one(name)
+        if v is None:
+            return None
+        t, val = v
+        if isinstance(val, bool):
+            return val
+        if isinstance(val, str) and val in ("true", "false"):
+            return val == "true"
+        raise InvalidRequest(f"Parameter '{name}' must be true or false, found {val!r}", expression=name)
+
+    def integer(self, name: str) -> int | None:
+        v = self._one(name)
+        if v is None:
+            return None
+        val = v[1]
+        if isinstance(val, int) and not isinstance(val, bool):
+            return val
+        if isinstance(val, str) and val.lstrip("-").isdigit():
+            return int(val)
+        raise InvalidRequest(f"Parameter '{name}' must be an integer, found {val!r}", expression=name)
+
+    def texts(self, name: str) -> tuple[str, ...]:
+        out: list[str] = []
+        for t, val in self.all(name):
+            if t in ("Coding", "CodeableConcept", "resource", "part"):
+                raise InvalidRequest(f"Parameter '{name}' must be a primitive value, found {t}", expression=name)
+            # A query may list several values separated by commas (property=parent,child)
+            out.extend(x for x in str(val).split(",") if x) if self.from_query else out.append(str(val))
+        return tuple(out)
+
+    def coding(self, name: str) -> Coding | None:
+        v = self._one(name)
+        if v is None:
+            return None
+        t, val = v
+        if t == "Coding":
+            return coding_from_json(val, name)
+        if self.from_query and isinstance(val, str):
+            # Query form system|code (also system|version|code is not FHIR; keep it simple)
+            system, sep, code = val.rpartition("|")
+            if not sep:
+                raise InvalidRequest(f"Parameter '{name}' in a query must be written system|code, found {val!r}",
+                                     expression=name)
+            return Coding(system or None, code or None)
+        raise InvalidRequest(f"Parameter '{name}' must be a Coding, found {t}", expression=name)
+
+    def codeable_concept(self, name: str) -> tuple[Coding, ...] | None:
+        v = self._one(name)
+        if v is None:
+            return None
+        t, val = v
+        if t != "CodeableConcept" or not isinstance(val, dict):
+            raise InvalidRequest(f"Parameter '{name}' must be a CodeableConcept (send it in a POST body)",
+                                 expression=name)
+        codings = val.get("coding", [])
+        if not isinstance(codings, list):
+            raise InvalidRequest(f"{name}.coding must be an array", expression=f"{name}.coding")
+        return tuple(coding_from_json(c, f"{name}.coding[{i}]") for i, c in enumerate(codings))
+
+
+def coding_from_json(val: Any, where: str) -> Coding:
+    if not isinstance(val, dict):
+        raise InvalidRequest(f"{where} must be a Coding object", expression=where)
+    for k in ("system", "code", "version", "display"):
+        if k in val and not isinstance(val[k], str):
+            raise InvalidRequest(f"{where}.{k} must be a string", expression=f"{where}.{k}")
+    return Coding(val.get("system"), val.get("code"), val.get("version"), val.get("display"))
+
+
+def from_query(pairs: Iterable[tuple[str, str]]) -> Params:
+    return Params([(k, "string", v) for k, v in pairs], from_query=True)
+
+
+def from_parameters(body: Any) -> Params:
+    """Read a Parameters resource; InvalidRequest when it is not one."""
+    if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+        found = body.get("resourceType") if isinstance(body, dict) else type(body).__name__
+        raise InvalidRequest(f"The request body must be a Parameters resource, found {found!r}",
+                             expression="resourceType")
+    return Params(_items(body.get("parameter", []), "Parameters.parameter"))
+
+
+def _items(params: Any, where: str) -> list[tuple[str, str, Any]]:
+    if not isinstance(params, list):
+        raise InvalidRequest(f"{where} must be an array", expression=where)
+    out: list[tuple[str, str, Any]] = []
+    for i, p in enumerate(params):
+        w = f"{where}[{i}]"
+        if not isinstance(p, dict) or not isinstance(p.get("name"), str):
+            raise InvalidRequest(f"{w} must be an object with a name", expression=w)
+        values = [k for k in p if k.startswith("value")]
+        if len(values) > 1:
+            raise InvalidRequest(f"{w} ('{p['name']}') has more than one value[x]", expression=w)
+        if values:
+            out.append((p["name"], values[0][5:], p[values[0]]))
+        elif "resource" in p:
+            out.append((p["name"], "resource", p["resource"]))
+        elif "part" in p:
+            out.append((p["name"], "part", Params(_items(p["part"], f"{w}.part"))))
+        else:
+            raise InvalidRequest(f"{w} ('{p['name']}') has no value", expression=w)
+    return out

@@ -1,0 +1,94 @@
+"""Results -> FHIR JSON dicts (Parameters, OperationOutcome). Plain dicts, no models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model import Designation, Property
+from ..operations.types import Issue, LookupResult, ValidateCodeResult
+
+TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"
+
+
+def value_key(type_: str) -> str:
+    """The value[x] element name for a FHIR type: code -> valueCode, Coding -> valueCoding."""
+    return "value" + type_[0].upper() + type_[1:]
+
+
+def parameters(params: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"resourceType": "Parameters", "parameter": params}
+
+
+def _property(p: Property, name: str = "property") -> dict[str, Any]:
+    parts: list[dict[str, Any]] = [{"name": "code", "valueCode": p.code}]
+    if p.value is not None:
+        parts.append({"name": "value", value_key(p.type): p.value})
+    if p.description:
+        parts.append({"name": "description", "valueString": p.description})
+    parts.extend(_property(s, "subproperty") for s in p.sub)
+    return {"name": name, "part": parts}
+
+
+def _designation(d: Designation) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = []
+    if d.language:
+        parts.append({"name": "language", "valueCode": d.language})
+    if d.use:
+        parts.append({"name": "use", "valueCoding": d.use})
+    parts.append({"name": "value", "valueString": d.value})
+    return {"name": "designation", "part": parts}
+
+
+def lookup(r: LookupResult) -> dict[str, Any]:
+    out: list[dict[str, Any]] = [{"name": "name", "valueString": r.name}]
+    if r.version:
+        out.append({"name": "version", "valueString": r.version})
+    if r.display is not None:
+        out.append({"name": "display", "valueString": r.display})
+    if r.definition:
+        out.append({"name": "definition", "valueString": r.definition})
+    out.append({"name": "abstract", "valueBoolean": r.abstract})
+    out.extend(_designation(d) for d in r.designations)
+    out.extend(_property(p) for p in r.properties)
+    return parameters(out)
+
+
+def issue(i: Issue) -> dict[str, Any]:
+    out: dict[str, Any] = {"severity": i.severity, "code": i.code}
+    details: dict[str, Any] = {"text": i.text}
+    if i.tx_code:
+        details["coding"] = [{"system": TX_ISSUE_TYPE, "code": i.tx_code}]
+    out["details"] = details
+    if i.message_id:
+        out["extension"] = [{"url": "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id",
+                             "valueString": i.message_id}]
+    if i.expression:
+        out["expression"] = [i.expression]
+        out["location"] = [i.expression]
+    return out
+
+
+def operation_outcome(issues: list[Issue]) -> dict[str, Any]:
+    return {"resourceType": "OperationOutcome", "issue": [issue(i) for i in issues]}
+
+
+def validate_code(r: ValidateCodeResult) -> dict[str, Any]:
+    out: list[dict[str, Any]] = [{"name": "result", "valueBoolean": r.result}]
+    if r.code is not None and r.codeable_concept is None:
+        out.append({"name": "code", "valueCode": r.code})
+    if r.system:
+        out.append({"name": "system", "valueUri": r.system})
+    if r.version:
+        out.append({"name": "version", "valueString": r.version})
+    if r.display is not None:
+        out.append({"name": "display", "valueString": r.display})
+    if r.codeable_concept is not None:
+        out.append({"name": "codeableConcept", "valueCodeableConcept": {"coding": [
+            {k: v for k, v in (("system", c.system), ("version", c.version), ("code", c.code),
+                               ("display", c.display)) if v is not None}
+            for c in r.codeable_concept]}})
+    if r.message:
+        out.append({"name": "message", "valueString": r.message})
+    if r.issues:
+        out.append({"name": "issues", "resource": operation_outcome(r.issues)})
+    return parameters(out)
