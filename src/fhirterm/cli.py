@@ -36,9 +36,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     for cs in reg.all_code_systems():
         n = len(cs.concepts)
         selectable = sum(1 for c in cs.concepts.values() if not c.abstract)
-        curated = sum(1 for c in cs.concepts.values() if any(p.code == "verified" for p in c.properties))
-        print(f"CodeSystem {cs.info.url}|{cs.info.version or ''} (id {cs.info.id}): {n} concepts, "
-              f"{selectable} selectable, {n - selectable} not selectable, {curated} with editorial content")
+        curated = sum(
+            1 for c in cs.concepts.values() if any(p.code == "verified" for p in c.properties)
+        )
+        print(
+            f"CodeSystem {cs.info.url}|{cs.info.version or ''} (id {cs.info.id}): {n} concepts, "
+            f"{selectable} selectable, {n - selectable} not selectable, {curated} with editorial content"
+        )
     for (rt, id_), res in sorted(reg.resources.items()):
         print(f"{rt} {res.get('url', '')}|{res.get('version', '')} (id {id_})")
     print(f"content OK in {time.perf_counter() - t:.2f} s")
@@ -58,30 +62,58 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     if "FHIRTERM_BASE_URL" not in os.environ:
         os.environ["FHIRTERM_BASE_URL"] = f"http://{args.host}:{args.port}/fhir"
-    Granian("fhirterm.web.wsgi:app", address=args.host, port=args.port, interface=Interfaces.WSGI,
-            workers=args.workers, log_access=False, respawn_failed_workers=True,
-            workers_kill_timeout=args.graceful_timeout, backpressure=args.backpressure).serve()
+    Granian(
+        "fhirterm.web.wsgi:app",
+        address=args.host,
+        port=args.port,
+        interface=Interfaces.WSGI,
+        workers=args.workers,
+        log_access=False,
+        respawn_failed_workers=True,
+        workers_kill_timeout=args.graceful_timeout,
+        backpressure=args.backpressure,
+    ).serve()
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fhirterm", description="FHIR terminology server for ICD-10-CM")
+    parser = argparse.ArgumentParser(
+        prog="fhirterm", description="FHIR terminology server for ICD-10-CM"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def content_opts(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--content-dir", help="folder of FHIR JSON and editorial files (FHIRTERM_CONTENT_DIR)")
-        p.add_argument("--icd10cm", action="append", metavar="FILE[#VERSION]",
-                       help="a CDC tabular XML or zip (repeat for several releases; FHIRTERM_ICD10CM)")
+        p.add_argument(
+            "--content-dir", help="folder of FHIR JSON and editorial files (FHIRTERM_CONTENT_DIR)"
+        )
+        p.add_argument(
+            "--icd10cm",
+            action="append",
+            metavar="FILE[#VERSION]",
+            help="a CDC tabular XML or zip (repeat for several releases; FHIRTERM_ICD10CM)",
+        )
 
     s = sub.add_parser("serve", help="run the server")
     s.add_argument("--host", default=os.environ.get("FHIRTERM_HOST", "127.0.0.1"))
     s.add_argument("--port", type=int, default=int(os.environ.get("FHIRTERM_PORT", "8080")))
-    s.add_argument("--workers", type=int, default=int(os.environ.get("FHIRTERM_WORKERS", str(os.cpu_count() or 1))),
-                   help="worker processes (default: one per core; FHIRTERM_WORKERS)")
-    s.add_argument("--backpressure", type=int, default=None,
-                   help="requests one worker handles at once (granian backpressure)")
-    s.add_argument("--graceful-timeout", type=int, default=30,
-                   help="seconds a stopping worker gets to finish its requests")
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("FHIRTERM_WORKERS", str(os.cpu_count() or 1))),
+        help="worker processes (default: one per core; FHIRTERM_WORKERS)",
+    )
+    s.add_argument(
+        "--backpressure",
+        type=int,
+        default=None,
+        help="requests one worker handles at once (granian backpressure)",
+    )
+    s.add_argument(
+        "--graceful-timeout",
+        type=int,
+        default=30,
+        help="seconds a stopping worker gets to finish its requests",
+    )
     content_opts(s)
     s.set_defaults(func=cmd_serve)
     c = sub.add_parser("check", help="load and validate all content, print counts")

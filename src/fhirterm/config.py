@@ -45,13 +45,17 @@ class Settings:
         if v := e.get("FHIRTERM_CONTENT_DIR"):
             kw["content_dir"] = Path(v)
         if (v := e.get("FHIRTERM_ICD10CM")) is not None:
-            kw["icd10cm"] = () if v.strip().lower() in ("", "none") else tuple(
-                p for p in v.split(os.pathsep) if p
+            kw["icd10cm"] = (
+                ()
+                if v.strip().lower() in ("", "none")
+                else tuple(p for p in v.split(os.pathsep) if p)
             )
         if v := e.get("FHIRTERM_BASE_URL"):
             kw["base_url"] = v.rstrip("/")
-        for name, key in (("FHIRTERM_MAX_BODY", "max_body"),
-                          ("FHIRTERM_EXPANSION_LIMIT", "expansion_limit")):
+        for name, key in (
+            ("FHIRTERM_MAX_BODY", "max_body"),
+            ("FHIRTERM_EXPANSION_LIMIT", "expansion_limit"),
+        ):
             if v := e.get(name):
                 try:
                     kw[key] = int(v)

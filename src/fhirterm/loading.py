@@ -15,7 +15,7 @@ import os
 import pickle
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .config import Settings
@@ -57,7 +57,9 @@ def load_icd10cm(spec: str | None, cache_dir: Path | None) -> CodeSystemIndex:
     path = icd10cm.bundled_xml() if spec is None else Path(str(spec).rsplit("#", 1)[0])
     key = None
     if cache_dir is not None and path.exists():
-        key = hashlib.sha256(f"{_file_hash(path)}|{spec or ''}|{_fingerprint()}".encode()).hexdigest()[:32]
+        key = hashlib.sha256(
+            f"{_file_hash(path)}|{spec or ''}|{_fingerprint()}".encode()
+        ).hexdigest()[:32]
         cached = cache_dir / f"icd10cm-{key}.pickle"
         if cached.exists():
             try:
@@ -68,10 +70,12 @@ def load_icd10cm(spec: str | None, cache_dir: Path | None) -> CodeSystemIndex:
                 cached.unlink(missing_ok=True)
     ix = icd10cm.load(spec)
     if key is not None and cache_dir is not None:
-        try:
-            _write_atomic(cache_dir / f"icd10cm-{key}.pickle", pickle.dumps(ix, protocol=pickle.HIGHEST_PROTOCOL))
-        except OSError:
-            pass  # a read-only home still serves, just without the fast restart
+        # a read-only home still serves, just without the fast restart
+        with suppress(OSError):
+            _write_atomic(
+                cache_dir / f"icd10cm-{key}.pickle",
+                pickle.dumps(ix, protocol=pickle.HIGHEST_PROTOCOL),
+            )
     return ix
 
 
@@ -81,12 +85,10 @@ def _validated(path: Path, resource: dict[str, object], cache_dir: Path | None) 
         stamp = cache_dir / "validated" / hashlib.sha256(path.read_bytes()).hexdigest()
         if stamp.exists():
             return
-    fhir_json.validate(resource, str(path))  # type: ignore[arg-type]
+    fhir_json.validate(resource, str(path))
     if stamp is not None:
-        try:
+        with suppress(OSError):
             _write_atomic(stamp, b"")
-        except OSError:
-            pass
 
 
 @contextmanager
@@ -115,9 +117,12 @@ def load_registry(settings: Settings) -> Registry:
             ix = load_icd10cm(spec, settings.cache_dir)
             clash = next((o for o in icd if o.info.version == ix.info.version), None)
             if clash is not None:
-                raise ContentError(ix.info.source, "version",
-                                   f"version {ix.info.version!r} is already loaded from {clash.info.source}; "
-                                   "give one of them another version with path#version")
+                raise ContentError(
+                    ix.info.source,
+                    "version",
+                    f"version {ix.info.version!r} is already loaded from {clash.info.source}; "
+                    "give one of them another version with path#version",
+                )
             icd.append(ix)
         icd.sort(key=lambda x: x.info.version or "", reverse=True)
         for n, ix in enumerate(icd):

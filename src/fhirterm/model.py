@@ -30,7 +30,7 @@ class Property(NamedTuple):
     type: str
     value: Any
     description: str | None = None
-    sub: tuple[Property, ...] = ()  # type: ignore[assignment]
+    sub: tuple[Property, ...] = ()
 
 
 class Designation(NamedTuple):

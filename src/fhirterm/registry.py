@@ -78,8 +78,12 @@ class Registry:
         return None
 
     def all_code_systems(self) -> list[CodeSystemIndex]:
-        return [cs for url in sorted(self.code_systems) for v in self.versions(url)
-                for cs in [self.code_systems[url][v]]]
+        return [
+            cs
+            for url in sorted(self.code_systems)
+            for v in self.versions(url)
+            for cs in [self.code_systems[url][v]]
+        ]
 
     def resources_of(self, resource_type: str) -> list[dict[str, Any]]:
         return [r for (t, _), r in sorted(self.resources.items()) if t == resource_type]

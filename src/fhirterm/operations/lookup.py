@@ -9,32 +9,55 @@ from ..registry import Registry
 from .types import LookupRequest, LookupResult
 
 # Properties $lookup can always return, beside those the code system defines.
-STANDARD = ("parent", "child", "inactive", "definition", "designation", "display",
-            "name", "version", "lang.", "sibling")
+STANDARD = (
+    "parent",
+    "child",
+    "inactive",
+    "definition",
+    "designation",
+    "display",
+    "name",
+    "version",
+    "lang.",
+    "sibling",
+)
 
 
-def resolve_coding(system: str | None, code: str | None, version: str | None,
-                   coding_system: str | None, coding_code: str | None, coding_version: str | None,
-                   ) -> tuple[str, str, str | None]:
+def resolve_coding(
+    system: str | None,
+    code: str | None,
+    version: str | None,
+    coding_system: str | None,
+    coding_code: str | None,
+    coding_version: str | None,
+) -> tuple[str, str, str | None]:
     """Pick (system, code, version) from the loose parameters or the coding.
 
     Raises InvalidRequest when there is no code, no system, or both forms
     disagree.
     """
     if code is not None and coding_code is not None and code != coding_code:
-        raise InvalidRequest(f"code '{code}' and coding.code '{coding_code}' disagree; send one",
-                             expression="coding.code")
+        raise InvalidRequest(
+            f"code '{code}' and coding.code '{coding_code}' disagree; send one",
+            expression="coding.code",
+        )
     if system and coding_system and system != coding_system:
-        raise InvalidRequest(f"system '{system}' and coding.system '{coding_system}' disagree; send one",
-                             expression="coding.system")
+        raise InvalidRequest(
+            f"system '{system}' and coding.system '{coding_system}' disagree; send one",
+            expression="coding.system",
+        )
     c = code if code is not None else coding_code
     s = system or coding_system
     v = version or coding_version
     if c is None or c == "":
-        raise InvalidRequest("No code to look up: send 'code' with 'system', or 'coding'", expression="code")
+        raise InvalidRequest(
+            "No code to look up: send 'code' with 'system', or 'coding'", expression="code"
+        )
     if not s:
-        raise InvalidRequest(f"No system for code '{c}': send 'system' (e.g. http://hl7.org/fhir/sid/icd-10-cm)",
-                             expression="system")
+        raise InvalidRequest(
+            f"No system for code '{c}': send 'system' (e.g. http://hl7.org/fhir/sid/icd-10-cm)",
+            expression="system",
+        )
     return s, c, v
 
 
@@ -46,7 +69,7 @@ def siblings(cs: CodeSystemIndex, concept: Concept) -> list[str]:
         if pc is None:
             continue
         for k in pc.children:
-            kc = cs.concepts[k] if k in cs.concepts else None
+            kc = cs.concepts.get(k, None)
             if k != concept.code and kc is not None and not kc.abstract and k not in out:
                 out.append(k)
     return out
@@ -60,9 +83,14 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
     code, InvalidRequest for a request without code or system.
     """
     cc = req.coding
-    system, code, version = resolve_coding(req.system, req.code, req.version,
-                                           cc.system if cc else None, cc.code if cc else None,
-                                           cc.version if cc else None)
+    system, code, version = resolve_coding(
+        req.system,
+        req.code,
+        req.version,
+        cc.system if cc else None,
+        cc.code if cc else None,
+        cc.version if cc else None,
+    )
     cs = registry.code_system(system, version)
     concept = cs.get(code)
     if concept is None:
@@ -73,7 +101,9 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
             g = cs.groupings[code]
             hint = f" ('{code}' is a {g.kind}, {g.title!r}, not a code)"
         v = f" version '{cs.info.version}'" if cs.info.version else ""
-        raise CodeNotFound(f"Unknown code '{code}' in the CodeSystem '{system}'{v}{hint}", expression="code")
+        raise CodeNotFound(
+            f"Unknown code '{code}' in the CodeSystem '{system}'{v}{hint}", expression="code"
+        )
     wanted = set(req.properties)
     want_all = not wanted or "*" in wanted
 
@@ -82,14 +112,21 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
 
     props: list[Property] = []
     if want("parent"):
-        props.extend(Property("parent", "code", p, description=_display(cs, p)) for p in concept.parents)
+        props.extend(
+            Property("parent", "code", p, description=_display(cs, p)) for p in concept.parents
+        )
     if want("child"):
-        props.extend(Property("child", "code", k, description=_display(cs, k)) for k in concept.children)
+        props.extend(
+            Property("child", "code", k, description=_display(cs, k)) for k in concept.children
+        )
     if want("inactive") and (want_all is False or concept.inactive):
         props.append(Property("inactive", "boolean", concept.inactive))
     props.extend(p for p in concept.properties if want(p.code))
     if want("sibling") and _has_editorial_siblings(cs):
-        props.extend(Property("sibling", "code", s, description=_display(cs, s)) for s in siblings(cs, concept))
+        props.extend(
+            Property("sibling", "code", s, description=_display(cs, s))
+            for s in siblings(cs, concept)
+        )
     return LookupResult(
         name=cs.info.name or cs.info.title or cs.info.url,
         system=cs.info.url,

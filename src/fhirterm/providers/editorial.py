@@ -28,25 +28,50 @@ SECTIONS = ("definition", *LIST_SECTIONS, "clinical-context", "faq")
 
 PROPERTY_DEFS: tuple[PropertyDef, ...] = (
     PropertyDef("region", "string", f"{PROPS}#region", "Body region"),
-    PropertyDef("documentation-tip", "string", f"{PROPS}#documentation-tip",
-                "What the record should show to support the code"),
-    PropertyDef("coding-pitfall", "string", f"{PROPS}#coding-pitfall",
-                "A recurring mistake with this code or its neighbours"),
+    PropertyDef(
+        "documentation-tip",
+        "string",
+        f"{PROPS}#documentation-tip",
+        "What the record should show to support the code",
+    ),
+    PropertyDef(
+        "coding-pitfall",
+        "string",
+        f"{PROPS}#coding-pitfall",
+        "A recurring mistake with this code or its neighbours",
+    ),
     PropertyDef("clinical-context", "string", f"{PROPS}#clinical-context", "Clinical context"),
-    PropertyDef("faq", "string", f"{PROPS}#faq",
-                "A frequently asked question; subproperties question and answer"),
-    PropertyDef("source", "code", f"{PROPS}#source",
-                "A cited source; subproperties id, title and url"),
-    PropertyDef("verified", "dateTime", f"{PROPS}#verified", "When the editorial content was last verified"),
-    PropertyDef("provenance", "code", f"{PROPS}#provenance",
-                "What one editorial section rests on; subproperties section, text and source"),
-    PropertyDef("sibling", "code", f"{PROPS}#sibling",
-                "Another selectable code under the same parent (derived)"),
+    PropertyDef(
+        "faq",
+        "string",
+        f"{PROPS}#faq",
+        "A frequently asked question; subproperties question and answer",
+    ),
+    PropertyDef(
+        "source", "code", f"{PROPS}#source", "A cited source; subproperties id, title and url"
+    ),
+    PropertyDef(
+        "verified", "dateTime", f"{PROPS}#verified", "When the editorial content was last verified"
+    ),
+    PropertyDef(
+        "provenance",
+        "code",
+        f"{PROPS}#provenance",
+        "What one editorial section rests on; subproperties section, text and source",
+    ),
+    PropertyDef(
+        "sibling",
+        "code",
+        f"{PROPS}#sibling",
+        "Another selectable code under the same parent (derived)",
+    ),
 )
 
 # Codes cited in editorial text; checked against the code system. Dotted codes
 # and three-character categories, the way ICD-10-CM text writes them.
-ICD_CITATION = re.compile(r"(?<![0-9A-Za-z.])([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?)(?![0-9A-Za-z])")
+ICD_CITATION = re.compile(
+    r"(?<![0-9A-Za-z.])([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?)(?![0-9A-Za-z])"
+)
 CITATION_PATTERNS: dict[str, re.Pattern[str]] = {"http://hl7.org/fhir/sid/icd-10-cm": ICD_CITATION}
 
 
@@ -93,8 +118,11 @@ def _str(d: dict[str, Any], key: str, where: str, path: str, required: bool = Tr
 def _keys(d: dict[str, Any], allowed: set[str], where: str, path: str) -> None:
     unknown = sorted(set(d) - allowed)
     if unknown:
-        raise ContentError(path, f"{where}.{unknown[0]}",
-                           f"unknown key; expected one of {', '.join(sorted(allowed))}")
+        raise ContentError(
+            path,
+            f"{where}.{unknown[0]}",
+            f"unknown key; expected one of {', '.join(sorted(allowed))}",
+        )
 
 
 def read(path: Path) -> EditorialFile:
@@ -131,9 +159,9 @@ def read(path: Path) -> EditorialFile:
 
 
 def _check_concept(c: dict[str, Any], where: str, p: str) -> None:
-    _keys(c, {"code", "verified", "region", "sources", *SECTIONS}, where, p)
     code = _str(c, "code", where, p)
     where = f"concept[{code}]"
+    _keys(c, {"code", "verified", "region", "sources", *SECTIONS}, where, p)
     if "verified" not in c:
         raise ContentError(p, f"{where}.verified", "is required")
     c["verified"] = _iso_date(c["verified"], f"{where}.verified", p)
@@ -159,7 +187,9 @@ def _check_concept(c: dict[str, Any], where: str, p: str) -> None:
         for j, it in enumerate(items):
             if sec == "faq":
                 if not isinstance(it, dict):
-                    raise ContentError(p, f"{sw}.items[{j}]", "must be a table with question and answer")
+                    raise ContentError(
+                        p, f"{sw}.items[{j}]", "must be a table with question and answer"
+                    )
                 _keys(it, {"question", "answer"}, f"{sw}.items[{j}]", p)
                 _str(it, "question", f"{sw}.items[{j}]", p)
                 _str(it, "answer", f"{sw}.items[{j}]", p)
@@ -183,7 +213,10 @@ def _texts(c: dict[str, Any]) -> list[tuple[str, str]]:
             out.append((sec, s["text"]))
         for j, it in enumerate(s.get("items", [])):
             if isinstance(it, dict):
-                out += [(f"{sec}.items[{j}].question", it["question"]), (f"{sec}.items[{j}].answer", it["answer"])]
+                out += [
+                    (f"{sec}.items[{j}].question", it["question"]),
+                    (f"{sec}.items[{j}].answer", it["answer"]),
+                ]
             else:
                 out.append((f"{sec}.items[{j}]", it))
     return out
@@ -202,7 +235,9 @@ def apply(files: list[EditorialFile], targets: dict[str, list[CodeSystemIndex]])
         known = sources.setdefault(f.system, {})
         for sid, s in f.sources.items():
             if sid in known and known[sid] != s:
-                raise ContentError(f.path, f"sources.{sid}", "declared again with different title or url")
+                raise ContentError(
+                    f.path, f"sources.{sid}", "declared again with different title or url"
+                )
             known[sid] = s
     count = 0
     for f in files:
@@ -212,7 +247,9 @@ def apply(files: list[EditorialFile], targets: dict[str, list[CodeSystemIndex]])
         if f.version is not None:
             versions = [cs for cs in versions if cs.info.version == f.version]
             if not versions:
-                raise ContentError(f.path, "version", f"{f.system!r} version {f.version!r} is not loaded")
+                raise ContentError(
+                    f.path, "version", f"{f.system!r} version {f.version!r} is not loaded"
+                )
         known = sources[f.system]
         pattern = CITATION_PATTERNS.get(f.system)
         for c in f.concepts:
@@ -221,16 +258,25 @@ def apply(files: list[EditorialFile], targets: dict[str, list[CodeSystemIndex]])
             hits = [cs for cs in versions if code in cs.concepts]
             if not hits:
                 raise ContentError(f.path, f"{where}.code", f"{code!r} is not a code of {f.system}")
-            for sw, ids in [(where, c["sources"])] + [(f"{where}.{s}", c[s]["sources"]) for s in SECTIONS if s in c]:
+            for sw, ids in [(where, c["sources"])] + [
+                (f"{where}.{s}", c[s]["sources"]) for s in SECTIONS if s in c
+            ]:
                 for sid in ids:
                     if sid not in known:
-                        raise ContentError(f.path, f"{sw}.sources", f"source {sid!r} is not declared under [sources]")
+                        raise ContentError(
+                            f.path,
+                            f"{sw}.sources",
+                            f"source {sid!r} is not declared under [sources]",
+                        )
             if pattern is not None:
                 for sw, text in _texts(c):
                     for cited in pattern.findall(text):
                         if not any(cited in cs.concepts for cs in hits):
-                            raise ContentError(f.path, f"{where}.{sw}",
-                                               f"cites {cited!r}, which is not a code of {f.system}")
+                            raise ContentError(
+                                f.path,
+                                f"{where}.{sw}",
+                                f"cites {cited!r}, which is not a code of {f.system}",
+                            )
             props = _properties(c, known)
             for cs in hits:
                 concept = cs.concepts[code]
@@ -241,7 +287,9 @@ def apply(files: list[EditorialFile], targets: dict[str, list[CodeSystemIndex]])
     for versions in targets.values():
         for cs in versions:
             have = {d.code for d in cs.info.property_defs}
-            cs.info.property_defs = cs.info.property_defs + tuple(d for d in PROPERTY_DEFS if d.code not in have)
+            cs.info.property_defs = cs.info.property_defs + tuple(
+                d for d in PROPERTY_DEFS if d.code not in have
+            )
     return count
 
 
@@ -256,19 +304,44 @@ def _properties(c: dict[str, Any], sources: dict[str, Source]) -> tuple[Property
         out.append(Property("clinical-context", "string", c["clinical-context"]["text"].strip()))
     for it in c.get("faq", {}).get("items", []):
         q, a = it["question"].strip(), it["answer"].strip()
-        out.append(Property("faq", "string", q, sub=(Property("question", "string", q),
-                                                     Property("answer", "string", a))))
+        out.append(
+            Property(
+                "faq",
+                "string",
+                q,
+                sub=(Property("question", "string", q), Property("answer", "string", a)),
+            )
+        )
     for sid in c["sources"]:
         s = sources[sid]
-        out.append(Property("source", "code", s.id, description=s.title,
-                            sub=(Property("id", "code", s.id), Property("title", "string", s.title),
-                                 Property("url", "uri", s.url))))
+        out.append(
+            Property(
+                "source",
+                "code",
+                s.id,
+                description=s.title,
+                sub=(
+                    Property("id", "code", s.id),
+                    Property("title", "string", s.title),
+                    Property("url", "uri", s.url),
+                ),
+            )
+        )
     out.append(Property("verified", "dateTime", c["verified"]))
     for sec in SECTIONS:
         if sec in c:
             s = c[sec]
-            out.append(Property("provenance", "code", sec, description=s["provenance"].strip(),
-                                sub=(Property("section", "code", sec),
-                                     Property("text", "string", s["provenance"].strip()),
-                                     *(Property("source", "code", sid) for sid in s["sources"]))))
+            out.append(
+                Property(
+                    "provenance",
+                    "code",
+                    sec,
+                    description=s["provenance"].strip(),
+                    sub=(
+                        Property("section", "code", sec),
+                        Property("text", "string", s["provenance"].strip()),
+                        *(Property("source", "code", sid) for sid in s["sources"]),
+                    ),
+                )
+            )
     return tuple(out)

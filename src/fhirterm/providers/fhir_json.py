@@ -21,9 +21,16 @@ from ..model import CodeSystemInfo, Concept, Designation, Property, PropertyDef
 
 RESOURCE_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
 # value[x] element -> the FHIR type it carries
-_VALUE_KEYS = {"valueCode": "code", "valueCoding": "Coding", "valueString": "string",
-               "valueInteger": "integer", "valueBoolean": "boolean", "valueDateTime": "dateTime",
-               "valueDecimal": "decimal", "valueUri": "uri"}
+_VALUE_KEYS = {
+    "valueCode": "code",
+    "valueCoding": "Coding",
+    "valueString": "string",
+    "valueInteger": "integer",
+    "valueBoolean": "boolean",
+    "valueDateTime": "dateTime",
+    "valueDecimal": "decimal",
+    "valueUri": "uri",
+}
 
 
 def read_file(path: Path) -> dict[str, Any]:
@@ -34,8 +41,9 @@ def read_file(path: Path) -> dict[str, Any]:
         raise ContentError(str(path), "json", f"not valid JSON: {e}") from None
     if not isinstance(data, dict) or data.get("resourceType") not in RESOURCE_TYPES:
         rt = data.get("resourceType") if isinstance(data, dict) else type(data).__name__
-        raise ContentError(str(path), "resourceType",
-                           f"expected one of {', '.join(RESOURCE_TYPES)}, found {rt!r}")
+        raise ContentError(
+            str(path), "resourceType", f"expected one of {', '.join(RESOURCE_TYPES)}, found {rt!r}"
+        )
     return data
 
 
@@ -54,7 +62,9 @@ def validate(resource: dict[str, Any], source: str) -> None:
         r5_class(rt).model_validate(resource)
     except Exception:
         msg = str(first).splitlines()
-        raise ContentError(source, rt, "not a valid FHIR R4 or R5 resource: " + " ".join(msg[:3])) from None
+        raise ContentError(
+            source, rt, "not a valid FHIR R4 or R5 resource: " + " ".join(msg[:3])
+        ) from None
 
 
 def _prop_value(p: dict[str, Any]) -> tuple[str, Any] | None:
@@ -103,26 +113,47 @@ def parse_code_system(res: dict[str, Any], source: str) -> CodeSystemIndex:
                     inactive = inactive or v in ("retired", "inactive")
                 props.append(Property(pc, t, v))
             desigs = tuple(
-                Designation(d.get("value", ""), d.get("language"), d.get("use")) for d in c.get("designation", [])
+                Designation(d.get("value", ""), d.get("language"), d.get("use"))
+                for d in c.get("designation", [])
             )
             nested = c.get("concept", [])
             children.extend(n.get("code") for n in nested if n.get("code"))
-            concepts[code] = Concept(code=code, display=c.get("display"), definition=c.get("definition"),
-                                     designations=desigs, properties=tuple(props), parents=tuple(parents),
-                                     children=tuple(children), abstract=abstract, inactive=inactive,
-                                     status=status)
+            concepts[code] = Concept(
+                code=code,
+                display=c.get("display"),
+                definition=c.get("definition"),
+                designations=desigs,
+                properties=tuple(props),
+                parents=tuple(parents),
+                children=tuple(children),
+                abstract=abstract,
+                inactive=inactive,
+                status=status,
+            )
             walk(nested, code, f"{where}[{i}].concept")
 
     walk(res.get("concept", []), None, "CodeSystem.concept")
-    defs = tuple(PropertyDef(p.get("code", ""), p.get("type", "string"), p.get("uri"), p.get("description"))
-                 for p in res.get("property", []))
+    defs = tuple(
+        PropertyDef(p.get("code", ""), p.get("type", "string"), p.get("uri"), p.get("description"))
+        for p in res.get("property", [])
+    )
     info = CodeSystemInfo(
-        url=url, version=res.get("version"), id=res.get("id") or _id_from(url, res.get("version")),
-        name=res.get("name"), title=res.get("title"), status=res.get("status", "active"),
-        content=res.get("content", "complete"), case_sensitive=bool(res.get("caseSensitive", False)),
-        hierarchy_meaning=res.get("hierarchyMeaning"), publisher=res.get("publisher"),
-        description=res.get("description"), copyright=res.get("copyright"), date=res.get("date"),
-        experimental=res.get("experimental"), property_defs=defs, source=source,
+        url=url,
+        version=res.get("version"),
+        id=res.get("id") or _id_from(url, res.get("version")),
+        name=res.get("name"),
+        title=res.get("title"),
+        status=res.get("status", "active"),
+        content=res.get("content", "complete"),
+        case_sensitive=bool(res.get("caseSensitive", False)),
+        hierarchy_meaning=res.get("hierarchyMeaning"),
+        publisher=res.get("publisher"),
+        description=res.get("description"),
+        copyright=res.get("copyright"),
+        date=res.get("date"),
+        experimental=res.get("experimental"),
+        property_defs=defs,
+        source=source,
         extra={k: v for k, v in res.items() if k not in ("concept",)},
     )
     return CodeSystemIndex.build(info, concepts)

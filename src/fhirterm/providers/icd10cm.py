@@ -12,10 +12,10 @@ It must not know about HTTP, FHIR JSON or the editorial layer.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import zipfile
 from collections.abc import Iterable
-from importlib import resources
 from pathlib import Path
 from typing import IO
 from xml.etree import ElementTree as ET
@@ -54,16 +54,34 @@ _NOTE_DESCRIPTIONS = {
 }
 
 PROPERTY_DEFS: tuple[PropertyDef, ...] = (
-    PropertyDef("parent", "code", "http://hl7.org/fhir/concept-properties#parent", "The parent code"),
+    PropertyDef(
+        "parent", "code", "http://hl7.org/fhir/concept-properties#parent", "The parent code"
+    ),
     PropertyDef("child", "code", "http://hl7.org/fhir/concept-properties#child", "A child code"),
-    PropertyDef("notSelectable", "boolean", "http://hl7.org/fhir/concept-properties#notSelectable",
-                "A header: not valid for use on a claim"),
-    PropertyDef("billable", "boolean", f"{PROPS}#billable", "True for codes without children (valid on a claim)"),
+    PropertyDef(
+        "notSelectable",
+        "boolean",
+        "http://hl7.org/fhir/concept-properties#notSelectable",
+        "A header: not valid for use on a claim",
+    ),
+    PropertyDef(
+        "billable",
+        "boolean",
+        f"{PROPS}#billable",
+        "True for codes without children (valid on a claim)",
+    ),
     PropertyDef("chapter", "code", f"{PROPS}#chapter", "The chapter (number) and its title"),
     PropertyDef("block", "code", f"{PROPS}#block", "The block (section range) and its title"),
-    PropertyDef("seventh-character", "code", f"{PROPS}#seventh-character",
-                "A 7th character defined here, with its label"),
-    *(PropertyDef(code, "string", f"{PROPS}#{code}", desc) for code, desc in _NOTE_DESCRIPTIONS.items()),
+    PropertyDef(
+        "seventh-character",
+        "code",
+        f"{PROPS}#seventh-character",
+        "A 7th character defined here, with its label",
+    ),
+    *(
+        PropertyDef(code, "string", f"{PROPS}#{code}", desc)
+        for code, desc in _NOTE_DESCRIPTIONS.items()
+    ),
 )
 
 # A code reference inside a note: "(M43.1-)", "(S06.0X- with seventh character S)",
@@ -79,9 +97,23 @@ _RESTRICT_RE = re.compile(
 
 
 def bundled_xml() -> Path:
-    """The April 1 2026 tabular XML shipped as data by simple-icd-10-cm 1.5.0."""
-    base = resources.files("simple_icd_10_cm") / "data" / "icd10c-tabular-April-1-2026.xml"
-    return Path(str(base))
+    """The April 1 2026 tabular XML shipped as data by simple-icd-10-cm 1.5.0.
+
+    Found without importing the package: its import parses the XML through
+    its own API, which we do not use.
+    """
+    spec = importlib.util.find_spec("simple_icd_10_cm")
+    if spec is None or not spec.submodule_search_locations:
+        raise ContentError(
+            "simple-icd-10-cm",
+            "package",
+            "is not installed; install simple-icd-10-cm==1.5.0 or set FHIRTERM_ICD10CM",
+        )
+    return (
+        Path(next(iter(spec.submodule_search_locations)))
+        / "data"
+        / "icd10c-tabular-April-1-2026.xml"
+    )
 
 
 def _text(el: ET.Element | None) -> str:
@@ -142,7 +174,9 @@ def _restrictions(el: ET.Element) -> list[tuple[frozenset[str], str, frozenset[s
         m = _RESTRICT_RE.search(_text(n))
         if m:
             chars = frozenset(re.findall(r"\b[A-Z]\b", m.group(1)))
-            sixth = frozenset(re.findall(r"(?:character|or)\s+([0-9A-Z])\b", "character " + m.group(3)))
+            sixth = frozenset(
+                re.findall(r"(?:character|or)\s+([0-9A-Z])\b", "character " + m.group(3))
+            )
             rules.append((chars, m.group(2), sixth))
     return rules
 
@@ -161,9 +195,26 @@ def _open_xml(path: Path) -> IO[bytes]:
     return path.open("rb")
 
 
-_MONTHS = {m: i for i, m in enumerate(
-    ["january", "february", "march", "april", "may", "june", "july", "august",
-     "september", "october", "november", "december"], 1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        [
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ],
+        1,
+    )
+}
 
 
 def _release_date(name: str) -> str | None:
@@ -207,9 +258,16 @@ def load(spec: str | Path | None = None) -> CodeSystemIndex:
 def _build(root: ET.Element, path: Path, version: str) -> CodeSystemIndex:
     concepts: dict[str, Concept] = {}
     groupings: dict[str, Grouping] = {}
+    generated = 0
 
-    def add_diag(el: ET.Element, parent: str | None, chapter: Property, block: Property,
-                 seven: dict[str, str] | None, rules: list[tuple[frozenset[str], str, frozenset[str]]]) -> None:
+    def add_diag(
+        el: ET.Element,
+        parent: str | None,
+        chapter: Property,
+        block: Property,
+        seven: dict[str, str] | None,
+        rules: list[tuple[frozenset[str], str, frozenset[str]]],
+    ) -> None:
         code = _text(el.find("name"))
         title = _text(el.find("desc"))
         own_seven = _seven_defs(el)
@@ -217,32 +275,47 @@ def _build(root: ET.Element, path: Path, version: str) -> CodeSystemIndex:
         rules = rules + _restrictions(el)
         props = _notes(el)
         if own_seven:
-            props.extend(Property("seventh-character", "code", ch, description=label)
-                         for ch, label in own_seven.items())
+            props.extend(
+                Property("seventh-character", "code", ch, description=label)
+                for ch, label in own_seven.items()
+            )
         kids = el.findall("diag")
         designations = tuple(
-            Designation(p.value, "en", {"system": DESIGNATION_USE, "code": "inclusion-term",
-                                        "display": "Inclusion term"})
-            for p in props if p.code == "inclusion-term"
+            Designation(
+                p.value,
+                "en",
+                {"system": DESIGNATION_USE, "code": "inclusion-term", "display": "Inclusion term"},
+            )
+            for p in props
+            if p.code == "inclusion-term"
         )
-        concept = Concept(code=code, display=title, designations=designations,
-                          parents=(parent,) if parent else ())
+        concept = Concept(
+            code=code, display=title, designations=designations, parents=(parent,) if parent else ()
+        )
         concepts[code] = concept
         child_codes: list[str] = []
         for k in kids:
             child_codes.append(_text(k.find("name")))
             add_diag(k, code, chapter, block, seven, rules)
+        nonlocal generated
         raw = code.replace(".", "")
         if not kids and seven and len(raw) < 7:
             base = raw.ljust(6, "X")
             for ch, label in seven.items():
-                if any(ch in chars and raw.startswith(cat) and base[5] in sixth
-                       for chars, cat, sixth in rules):
+                if any(
+                    ch in chars and raw.startswith(cat) and base[5] in sixth
+                    for chars, cat, sixth in rules
+                ):
                     continue
                 gen = _dotted(base + ch)
-                concepts[gen] = Concept(code=gen, display=f"{title}, {label}", parents=(code,),
-                                        properties=(chapter, block))
+                concepts[gen] = Concept(
+                    code=gen,
+                    display=f"{title}, {label}",
+                    parents=(code,),
+                    properties=(chapter, block),
+                )
                 child_codes.append(gen)
+                generated += 1
         concept.children = tuple(child_codes)
         concept.abstract = bool(child_codes)
         concept.properties = (chapter, block, *props)
@@ -252,8 +325,10 @@ def _build(root: ET.Element, path: Path, version: str) -> CodeSystemIndex:
         ch_title = _text(ch_el.find("desc"))
         groupings[ch_code] = Grouping("chapter", ch_code, ch_title)
         chapter = Property("chapter", "code", ch_code, description=ch_title)
-        ranges = {ref.get("id"): (ref.get("first", ""), ref.get("last", ""), _text(ref))
-                  for ref in ch_el.iter("sectionRef")}
+        ranges = {
+            ref.get("id"): (ref.get("first", ""), ref.get("last", ""), _text(ref))
+            for ref in ch_el.iter("sectionRef")
+        }
         for sec in ch_el.findall("section"):
             first, last, title = ranges.get(sec.get("id"), ("", "", ""))
             if not first:
@@ -290,6 +365,7 @@ def _build(root: ET.Element, path: Path, version: str) -> CodeSystemIndex:
         date=_release_date(path.name),
         property_defs=PROPERTY_DEFS,
         source=str(path),
+        extra={"seventh_character_codes": generated},
     )
     return CodeSystemIndex.build(info, concepts, groupings)
 

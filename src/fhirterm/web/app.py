@@ -29,10 +29,21 @@ JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhi
 JSON_FORMATS = ("json", "application/fhir+json", "application/json", "application/json+fhir")
 LARGE = 1000  # concepts above which a read leaves them out unless asked
 
-STATIC_BODY = orjson.dumps(render.parameters(
-    [{"name": "name", "valueString": "ICD10CM"}, {"name": "version", "valueString": "2026"}]
-    + [{"name": "property", "part": [{"name": "code", "valueCode": "static"},
-                                     {"name": "value", "valueString": "x" * 40}]} for _ in range(12)]))
+STATIC_BODY = orjson.dumps(
+    render.parameters(
+        [{"name": "name", "valueString": "ICD10CM"}, {"name": "version", "valueString": "2026"}]
+        + [
+            {
+                "name": "property",
+                "part": [
+                    {"name": "code", "valueCode": "static"},
+                    {"name": "value", "valueString": "x" * 40},
+                ],
+            }
+            for _ in range(12)
+        ]
+    )
+)
 
 
 @dataclass(slots=True)
@@ -51,18 +62,33 @@ def _negotiate() -> Response | None:
     """406 unless the client accepts JSON; 415 for a POST body that is not JSON."""
     fmt = request.args.get("_format")
     if fmt is not None and fmt not in JSON_FORMATS:
-        return outcome(406, "error", "not-supported",
-                       f"_format '{fmt}' is not served; this server answers in JSON (_format=json)")
-    if fmt is None and request.accept_mimetypes and not any(
-            request.accept_mimetypes.quality(t) > 0 for t in JSON_TYPES):
-        return outcome(406, "error", "not-supported",
-                       f"Cannot answer with '{request.headers.get('Accept')}'; this server answers "
-                       "application/fhir+json (or application/json)")
+        return outcome(
+            406,
+            "error",
+            "not-supported",
+            f"_format '{fmt}' is not served; this server answers in JSON (_format=json)",
+        )
+    if (
+        fmt is None
+        and request.accept_mimetypes
+        and not any(request.accept_mimetypes.quality(t) > 0 for t in JSON_TYPES)
+    ):
+        return outcome(
+            406,
+            "error",
+            "not-supported",
+            f"Cannot answer with '{request.headers.get('Accept')}'; this server answers "
+            "application/fhir+json (or application/json)",
+        )
     if request.method == "POST":
         ctype = request.mimetype
         if ctype not in JSON_TYPES:
-            return outcome(415, "error", "not-supported",
-                           f"Content-Type '{ctype or '(none)'}' is not accepted; send application/fhir+json")
+            return outcome(
+                415,
+                "error",
+                "not-supported",
+                f"Content-Type '{ctype or '(none)'}' is not accepted; send application/fhir+json",
+            )
     return None
 
 
@@ -80,8 +106,10 @@ def read_params() -> wparams.Params:
     p = wparams.from_parameters(body)
     extra = [k for k in request.args if k not in wparams.GENERAL]
     if extra:
-        raise InvalidRequest(f"Send parameters either in the query or in the body, not both ('{extra[0]}')",
-                             expression=extra[0])
+        raise InvalidRequest(
+            f"Send parameters either in the query or in the body, not both ('{extra[0]}')",
+            expression=extra[0],
+        )
     return p
 
 
@@ -100,12 +128,16 @@ def fhir_blueprint(name: str = "fhir") -> Blueprint:
         mode = request.args.get("mode")
         base = st.settings.base_url
         if mode in (None, "full", "normative"):
-            return fhir_response(resources.capability_statement(base, st.registry.all_code_systems(), st.started))
+            return fhir_response(
+                resources.capability_statement(base, st.registry.all_code_systems(), st.started)
+            )
         if mode == "terminology":
-            return fhir_response(resources.terminology_capabilities(base, st.registry.all_code_systems(),
-                                                                    st.started))
-        raise InvalidRequest(f"mode '{mode}' is not supported; use full, normative or terminology",
-                             expression="mode")
+            return fhir_response(
+                resources.terminology_capabilities(base, st.registry.all_code_systems(), st.started)
+            )
+        raise InvalidRequest(
+            f"mode '{mode}' is not supported; use full, normative or terminology", expression="mode"
+        )
 
     @bp.route("/CodeSystem/$lookup", methods=["GET", "POST"])
     def cs_lookup() -> Response:
@@ -127,8 +159,10 @@ def fhir_blueprint(name: str = "fhir") -> Blueprint:
         cs = _code_system(id_)
         req = lookup_request(read_params())
         if req.system and req.system != cs.info.url:
-            raise InvalidRequest(f"system '{req.system}' is not the code system '{cs.info.url}' named in the path",
-                                 expression="system")
+            raise InvalidRequest(
+                f"system '{req.system}' is not the code system '{cs.info.url}' named in the path",
+                expression="system",
+            )
         from dataclasses import replace
 
         req = replace(req, system=cs.info.url, version=req.version or cs.info.version)
@@ -139,13 +173,17 @@ def fhir_blueprint(name: str = "fhir") -> Blueprint:
         p = wparams.from_query(request.args.items(multi=True))
         p.check(("_summary",), "CodeSystem read")
         cs = _code_system(id_)
-        return fhir_response(resources.code_system(cs, _with_concepts(p, len(cs.concepts) <= LARGE)))
+        return fhir_response(
+            resources.code_system(cs, _with_concepts(p, len(cs.concepts) <= LARGE))
+        )
 
     @bp.get("/CodeSystem")
     def cs_search() -> Response:
         st = state()
         p = wparams.from_query(request.args.items(multi=True))
-        p.check(("url", "version", "name", "title", "status", "_id", "_summary"), "CodeSystem search")
+        p.check(
+            ("url", "version", "name", "title", "status", "_id", "_summary"), "CodeSystem search"
+        )
         crit = {k: p.text(k) for k in ("url", "version", "name", "title", "status", "_id")}
         full = _with_concepts(p, False)
         hits = [cs for cs in st.registry.all_code_systems() if _matches(cs.info, crit)]
@@ -160,8 +198,10 @@ def _with_concepts(p: wparams.Params, default: bool) -> bool:
     if s is None:
         return default
     if s not in ("true", "false"):
-        raise InvalidRequest(f"_summary '{s}' is not supported; use true (no concepts) or false (everything)",
-                             expression="_summary")
+        raise InvalidRequest(
+            f"_summary '{s}' is not supported; use true (no concepts) or false (everything)",
+            expression="_summary",
+        )
     return s == "false"
 
 
@@ -199,7 +239,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app = Flask("fhirterm")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["fhirterm"] = State(settings, reg, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    app.extensions["fhirterm"] = State(
+        settings, reg, dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    )
     errors.register(app)
     app.register_blueprint(fhir_blueprint("fhir"), url_prefix="/fhir")
     app.register_blueprint(fhir_blueprint("r4"), url_prefix="/r4")
@@ -211,9 +253,12 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     @app.get("/readyz")
     def readyz() -> Response:
         n = sum(len(cs.concepts) for cs in reg.all_code_systems())
-        return Response(orjson.dumps({"status": "ready", "concepts": n}), mimetype="application/json")
+        return Response(
+            orjson.dumps({"status": "ready", "concepts": n}), mimetype="application/json"
+        )
 
     if settings.bench_static:
+
         @app.get("/_bench/static")
         def bench_static() -> Response:
             return Response(STATIC_BODY, mimetype="application/fhir+json")

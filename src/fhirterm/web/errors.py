@@ -9,7 +9,14 @@ import orjson
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from ..errors import CodeNotFound, InvalidRequest, NotFound, NotSupported, TerminologyError, TooCostly
+from ..errors import (
+    CodeNotFound,
+    InvalidRequest,
+    NotFound,
+    NotSupported,
+    TerminologyError,
+    TooCostly,
+)
 from ..operations.types import Issue
 from ..wire.render import operation_outcome
 
@@ -25,12 +32,18 @@ STATUS: dict[type[TerminologyError], int] = {
 }
 
 # Werkzeug status -> FHIR issue type
-_HTTP_ISSUE = {400: "invalid", 404: "not-found", 405: "not-supported", 406: "not-supported",
-               413: "too-long", 415: "not-supported"}
+_HTTP_ISSUE = {
+    400: "invalid",
+    404: "not-found",
+    405: "not-supported",
+    406: "not-supported",
+    413: "too-long",
+    415: "not-supported",
+}
 
 _HTTP_TEXT = {
     404: "No such endpoint: {path}. The FHIR base serves /metadata, /CodeSystem, "
-         "/CodeSystem/$lookup and /CodeSystem/$validate-code",
+    "/CodeSystem/$lookup and /CodeSystem/$validate-code",
     405: "Method {method} is not allowed on {path}",
     413: "The request body is larger than the server accepts ({limit} bytes)",
 }
@@ -40,9 +53,17 @@ def fhir_response(body: dict[str, Any], status: int = 200) -> Response:
     return Response(orjson.dumps(body), status=status, mimetype=FHIR_JSON)
 
 
-def outcome(status: int, severity: str, code: str, text: str, expression: str | None = None,
-            tx_code: str | None = None) -> Response:
-    return fhir_response(operation_outcome([Issue(severity, code, text, tx_code, expression)]), status)
+def outcome(
+    status: int,
+    severity: str,
+    code: str,
+    text: str,
+    expression: str | None = None,
+    tx_code: str | None = None,
+) -> Response:
+    return fhir_response(
+        operation_outcome([Issue(severity, code, text, tx_code, expression)]), status
+    )
 
 
 def register(app: Flask) -> None:
@@ -59,9 +80,13 @@ def register(app: Flask) -> None:
     def _http(e: HTTPException) -> Response:
         code = e.code or 500
         template = _HTTP_TEXT.get(code)
-        text = (template.format(path=request.path, method=request.method,
-                                limit=app.config.get("MAX_CONTENT_LENGTH"))
-                if template else (e.description or e.name))
+        text = (
+            template.format(
+                path=request.path, method=request.method, limit=app.config.get("MAX_CONTENT_LENGTH")
+            )
+            if template
+            else (e.description or e.name)
+        )
         resp = outcome(code, "error", _HTTP_ISSUE.get(code, "processing"), text)
         if code == 405 and hasattr(e, "valid_methods") and e.valid_methods:
             resp.headers["Allow"] = ", ".join(e.valid_methods)
@@ -70,5 +95,9 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(e: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return outcome(500, "fatal", "exception",
-                       "The server failed to process this request; the error has been logged")
+        return outcome(
+            500,
+            "fatal",
+            "exception",
+            "The server failed to process this request; the error has been logged",
+        )

@@ -43,12 +43,15 @@ class Params:
             if n not in ok:
                 raise InvalidRequest(
                     f"Unknown parameter '{n}' for {operation}; expected one of: {', '.join(sorted(ok - GENERAL))}",
-                    expression=n)
+                    expression=n,
+                )
 
     def _one(self, name: str) -> tuple[str, Any] | None:
         vals = self.all(name)
         if len(vals) > 1:
-            raise InvalidRequest(f"Parameter '{name}' may appear once, found {len(vals)} times", expression=name)
+            raise InvalidRequest(
+                f"Parameter '{name}' may appear once, found {len(vals)} times", expression=name
+            )
         return vals[0] if vals else None
 
     def text(self, name: str) -> str | None:
@@ -58,7 +61,9 @@ class Params:
             return None
         t, val = v
         if t in ("Coding", "CodeableConcept", "resource", "part"):
-            raise InvalidRequest(f"Parameter '{name}' must be a primitive value, found {t}", expression=name)
+            raise InvalidRequest(
+                f"Parameter '{name}' must be a primitive value, found {t}", expression=name
+            )
         if isinstance(val, bool):
             return "true" if val else "false"
         return str(val)
@@ -67,12 +72,14 @@ class Params:
         v = self._one(name)
         if v is None:
             return None
-        t, val = v
+        _t, val = v
         if isinstance(val, bool):
             return val
         if isinstance(val, str) and val in ("true", "false"):
             return val == "true"
-        raise InvalidRequest(f"Parameter '{name}' must be true or false, found {val!r}", expression=name)
+        raise InvalidRequest(
+            f"Parameter '{name}' must be true or false, found {val!r}", expression=name
+        )
 
     def integer(self, name: str) -> int | None:
         v = self._one(name)
@@ -83,15 +90,21 @@ class Params:
             return val
         if isinstance(val, str) and val.lstrip("-").isdigit():
             return int(val)
-        raise InvalidRequest(f"Parameter '{name}' must be an integer, found {val!r}", expression=name)
+        raise InvalidRequest(
+            f"Parameter '{name}' must be an integer, found {val!r}", expression=name
+        )
 
     def texts(self, name: str) -> tuple[str, ...]:
         out: list[str] = []
         for t, val in self.all(name):
             if t in ("Coding", "CodeableConcept", "resource", "part"):
-                raise InvalidRequest(f"Parameter '{name}' must be a primitive value, found {t}", expression=name)
+                raise InvalidRequest(
+                    f"Parameter '{name}' must be a primitive value, found {t}", expression=name
+                )
             # A query may list several values separated by commas (property=parent,child)
-            out.extend(x for x in str(val).split(",") if x) if self.from_query else out.append(str(val))
+            out.extend(x for x in str(val).split(",") if x) if self.from_query else out.append(
+                str(val)
+            )
         return tuple(out)
 
     def coding(self, name: str) -> Coding | None:
@@ -105,8 +118,10 @@ class Params:
             # Query form system|code (also system|version|code is not FHIR; keep it simple)
             system, sep, code = val.rpartition("|")
             if not sep:
-                raise InvalidRequest(f"Parameter '{name}' in a query must be written system|code, found {val!r}",
-                                     expression=name)
+                raise InvalidRequest(
+                    f"Parameter '{name}' in a query must be written system|code, found {val!r}",
+                    expression=name,
+                )
             return Coding(system or None, code or None)
         raise InvalidRequest(f"Parameter '{name}' must be a Coding, found {t}", expression=name)
 
@@ -116,8 +131,10 @@ class Params:
             return None
         t, val = v
         if t != "CodeableConcept" or not isinstance(val, dict):
-            raise InvalidRequest(f"Parameter '{name}' must be a CodeableConcept (send it in a POST body)",
-                                 expression=name)
+            raise InvalidRequest(
+                f"Parameter '{name}' must be a CodeableConcept (send it in a POST body)",
+                expression=name,
+            )
         codings = val.get("coding", [])
         if not isinstance(codings, list):
             raise InvalidRequest(f"{name}.coding must be an array", expression=f"{name}.coding")
@@ -141,8 +158,10 @@ def from_parameters(body: Any) -> Params:
     """Read a Parameters resource; InvalidRequest when it is not one."""
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
         found = body.get("resourceType") if isinstance(body, dict) else type(body).__name__
-        raise InvalidRequest(f"The request body must be a Parameters resource, found {found!r}",
-                             expression="resourceType")
+        raise InvalidRequest(
+            f"The request body must be a Parameters resource, found {found!r}",
+            expression="resourceType",
+        )
     return Params(_items(body.get("parameter", []), "Parameters.parameter"))
 
 

@@ -60,8 +60,12 @@ def issue(i: Issue) -> dict[str, Any]:
         details["coding"] = [{"system": TX_ISSUE_TYPE, "code": i.tx_code}]
     out["details"] = details
     if i.message_id:
-        out["extension"] = [{"url": "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id",
-                             "valueString": i.message_id}]
+        out["extension"] = [
+            {
+                "url": "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id",
+                "valueString": i.message_id,
+            }
+        ]
     if i.expression:
         out["expression"] = [i.expression]
         out["location"] = [i.expression]
@@ -74,7 +78,9 @@ def operation_outcome(issues: list[Issue]) -> dict[str, Any]:
 
 def validate_code(r: ValidateCodeResult) -> dict[str, Any]:
     out: list[dict[str, Any]] = [{"name": "result", "valueBoolean": r.result}]
-    if r.code is not None and r.codeable_concept is None:
+    # A code with leading/trailing or doubled spaces is not a valid FHIR code:
+    # it is not echoed (the message quotes it).
+    if r.code and r.codeable_concept is None and r.code == " ".join(r.code.split()):
         out.append({"name": "code", "valueCode": r.code})
     if r.system:
         out.append({"name": "system", "valueUri": r.system})
@@ -83,10 +89,26 @@ def validate_code(r: ValidateCodeResult) -> dict[str, Any]:
     if r.display is not None:
         out.append({"name": "display", "valueString": r.display})
     if r.codeable_concept is not None:
-        out.append({"name": "codeableConcept", "valueCodeableConcept": {"coding": [
-            {k: v for k, v in (("system", c.system), ("version", c.version), ("code", c.code),
-                               ("display", c.display)) if v is not None}
-            for c in r.codeable_concept]}})
+        out.append(
+            {
+                "name": "codeableConcept",
+                "valueCodeableConcept": {
+                    "coding": [
+                        {
+                            k: v
+                            for k, v in (
+                                ("system", c.system),
+                                ("version", c.version),
+                                ("code", c.code),
+                                ("display", c.display),
+                            )
+                            if v is not None
+                        }
+                        for c in r.codeable_concept
+                    ]
+                },
+            }
+        )
     if r.message:
         out.append({"name": "message", "valueString": r.message})
     if r.issues:

@@ -6,22 +6,37 @@ from ..operations.types import LookupRequest, ValidateCodeRequest
 from .params import Params
 
 LOOKUP = ("system", "code", "version", "coding", "property", "displayLanguage", "date")
-CS_VALIDATE = ("url", "code", "version", "display", "coding", "codeableConcept", "displayLanguage",
-               "system", "systemVersion", "abstract", "date")
+CS_VALIDATE = (
+    "url",
+    "code",
+    "version",
+    "display",
+    "coding",
+    "codeableConcept",
+    "displayLanguage",
+    "system",
+    "systemVersion",
+    "abstract",
+    "date",
+)
 
 
 def lookup_request(p: Params) -> LookupRequest:
     """$lookup parameters (R4 names); InvalidRequest for unknown or repeated ones."""
     p.check(LOOKUP, "$lookup")
     return LookupRequest(
-        system=p.text("system"), code=p.text("code"), version=p.text("version"),
-        coding=p.coding("coding"), properties=p.texts("property"),
+        system=p.text("system"),
+        code=p.text("code"),
+        version=p.text("version"),
+        coding=p.coding("coding"),
+        properties=p.texts("property"),
         display_language=p.text("displayLanguage"),
     )
 
 
-def cs_validate_request(p: Params, fixed_url: str | None = None,
-                        fixed_version: str | None = None) -> ValidateCodeRequest:
+def cs_validate_request(
+    p: Params, fixed_url: str | None = None, fixed_version: str | None = None
+) -> ValidateCodeRequest:
     """CodeSystem/$validate-code parameters; ``fixed_url`` at instance level.
 
     ``system``/``systemVersion`` are accepted as aliases of ``url``/``version``
@@ -34,12 +49,19 @@ def cs_validate_request(p: Params, fixed_url: str | None = None,
         if url and url != fixed_url:
             from ..errors import InvalidRequest
 
-            raise InvalidRequest(f"url '{url}' is not the code system '{fixed_url}' named in the path",
-                                 expression="url")
+            raise InvalidRequest(
+                f"url '{url}' is not the code system '{fixed_url}' named in the path",
+                expression="url",
+            )
         url = fixed_url
         version = version or fixed_version
     return ValidateCodeRequest(
-        url=url, code=p.text("code"), version=version, display=p.text("display"),
-        coding=p.coding("coding"), codeable_concept=p.codeable_concept("codeableConcept"),
-        display_language=p.text("displayLanguage"), system_fixed=fixed_url is not None,
+        url=url,
+        code=p.text("code"),
+        version=version,
+        display=p.text("display"),
+        coding=p.coding("coding"),
+        codeable_concept=p.codeable_concept("codeableConcept"),
+        display_language=p.text("displayLanguage"),
+        system_fixed=fixed_url is not None,
     )

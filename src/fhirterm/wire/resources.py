@@ -9,8 +9,11 @@ from ..index import CodeSystemIndex
 from ..model import Concept, Property
 from .render import value_key
 
-SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED",
-             "display": "Resource encoded in summary mode"}
+SUBSETTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "SUBSETTED",
+    "display": "Resource encoded in summary mode",
+}
 
 
 def _concept_property(p: Property) -> dict[str, Any]:
@@ -26,12 +29,17 @@ def _concept(cs: CodeSystemIndex, c: Concept) -> dict[str, Any]:
     if c.designations:
         out["designation"] = [
             {k: v for k, v in (("language", d.language), ("use", d.use), ("value", d.value)) if v}
-            for d in c.designations]
+            for d in c.designations
+        ]
     props = [_concept_property(p) for p in c.properties if p.value is not None]
     props.extend({"code": "parent", "valueCode": p} for p in c.parents[1:])
     if props:
         out["property"] = props
-    kids = [cs.concepts[k] for k in c.children if k in cs.concepts and cs.concepts[k].parents[:1] == (c.code,)]
+    kids = [
+        cs.concepts[k]
+        for k in c.children
+        if k in cs.concepts and cs.concepts[k].parents[:1] == (c.code,)
+    ]
     if kids:
         out["concept"] = [_concept(cs, k) for k in kids]
     return out
@@ -47,17 +55,38 @@ def code_system(cs: CodeSystemIndex, with_concepts: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"resourceType": "CodeSystem", "id": i.id}
     if not with_concepts:
         out["meta"] = {"tag": [SUBSETTED]}
-    for key, val in (("url", i.url), ("version", i.version), ("name", i.name), ("title", i.title),
-                     ("status", i.status), ("experimental", i.experimental), ("date", i.date),
-                     ("publisher", i.publisher), ("description", i.description),
-                     ("copyright", i.copyright), ("caseSensitive", i.case_sensitive),
-                     ("hierarchyMeaning", i.hierarchy_meaning), ("content", i.content),
-                     ("count", len(cs.concepts))):
+    for key, val in (
+        ("url", i.url),
+        ("version", i.version),
+        ("name", i.name),
+        ("title", i.title),
+        ("status", i.status),
+        ("experimental", i.experimental),
+        ("date", i.date),
+        ("publisher", i.publisher),
+        ("description", i.description),
+        ("copyright", i.copyright),
+        ("caseSensitive", i.case_sensitive),
+        ("hierarchyMeaning", i.hierarchy_meaning),
+        ("content", i.content),
+        ("count", len(cs.concepts)),
+    ):
         if val is not None:
             out[key] = val
     if i.property_defs:
-        out["property"] = [{k: v for k, v in (("code", d.code), ("uri", d.uri), ("description", d.description),
-                                              ("type", d.type)) if v} for d in i.property_defs]
+        out["property"] = [
+            {
+                k: v
+                for k, v in (
+                    ("code", d.code),
+                    ("uri", d.uri),
+                    ("description", d.description),
+                    ("type", d.type),
+                )
+                if v
+            }
+            for d in i.property_defs
+        ]
     if with_concepts:
         out["concept"] = [_concept(cs, cs.concepts[r]) for r in cs.roots]
     return out
@@ -65,20 +94,34 @@ def code_system(cs: CodeSystemIndex, with_concepts: bool) -> dict[str, Any]:
 
 def bundle(entries: list[dict[str, Any]], base: str, self_link: str) -> dict[str, Any]:
     return {
-        "resourceType": "Bundle", "type": "searchset", "total": len(entries),
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(entries),
         "link": [{"relation": "self", "url": self_link}],
-        "entry": [{"fullUrl": f"{base}/{e['resourceType']}/{e['id']}", "resource": e,
-                   "search": {"mode": "match"}} for e in entries],
+        "entry": [
+            {
+                "fullUrl": f"{base}/{e['resourceType']}/{e['id']}",
+                "resource": e,
+                "search": {"mode": "match"},
+            }
+            for e in entries
+        ],
     }
 
 
 OPERATIONS = (
     ("lookup", "CodeSystem", "http://hl7.org/fhir/OperationDefinition/CodeSystem-lookup"),
-    ("validate-code", "CodeSystem", "http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code"),
+    (
+        "validate-code",
+        "CodeSystem",
+        "http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code",
+    ),
 )
 
 
-def capability_statement(base: str, code_systems: list[CodeSystemIndex], date: str) -> dict[str, Any]:
+def capability_statement(
+    base: str, code_systems: list[CodeSystemIndex], date: str
+) -> dict[str, Any]:
     ops = [{"name": n, "definition": d} for n, _, d in OPERATIONS]
     return {
         "resourceType": "CapabilityStatement",
@@ -95,22 +138,40 @@ def capability_statement(base: str, code_systems: list[CodeSystemIndex], date: s
         "implementation": {"description": "fhirterm FHIR terminology server", "url": base},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
-        "rest": [{
-            "mode": "server",
-            "resource": [{
-                "type": "CodeSystem",
-                "interaction": [{"code": "read"}, {"code": "search-type"}],
-                "searchParam": [{"name": n, "type": t} for n, t in
-                                (("url", "uri"), ("version", "token"), ("name", "string"),
-                                 ("title", "string"), ("status", "token"), ("_id", "token"))],
-                "operation": [o for o, (_, rt, _) in zip(ops, OPERATIONS, strict=True) if rt == "CodeSystem"],
-            }],
-            "operation": ops,
-        }],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": [
+                    {
+                        "type": "CodeSystem",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": [
+                            {"name": n, "type": t}
+                            for n, t in (
+                                ("url", "uri"),
+                                ("version", "token"),
+                                ("name", "string"),
+                                ("title", "string"),
+                                ("status", "token"),
+                                ("_id", "token"),
+                            )
+                        ],
+                        "operation": [
+                            o
+                            for o, (_, rt, _) in zip(ops, OPERATIONS, strict=True)
+                            if rt == "CodeSystem"
+                        ],
+                    }
+                ],
+                "operation": ops,
+            }
+        ],
     }
 
 
-def terminology_capabilities(base: str, code_systems: list[CodeSystemIndex], date: str) -> dict[str, Any]:
+def terminology_capabilities(
+    base: str, code_systems: list[CodeSystemIndex], date: str
+) -> dict[str, Any]:
     systems: dict[str, list[dict[str, Any]]] = {}
     for cs in code_systems:
         v: dict[str, Any] = {"code": cs.info.version} if cs.info.version else {}

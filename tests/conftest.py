@@ -1,0 +1,112 @@
+"""Shared fixtures: a small hand-made release, the full April 2026 release, apps and clients."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fhirterm.config import Settings
+from fhirterm.loading import load_registry
+from fhirterm.registry import Registry
+from fhirterm.web import create_app
+
+HERE = Path(__file__).parent
+REPO = HERE.parent
+SMALL_XML = HERE / "data" / "tabular-small.xml"
+SMALL_CONTENT = HERE / "data" / "content-small"
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+def small_settings(tmp: Path | None = None, **kw: object) -> Settings:
+    return Settings(content_dir=SMALL_CONTENT, icd10cm=(str(SMALL_XML),), cache_dir=tmp, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def small_registry() -> Registry:
+    return load_registry(small_settings())
+
+
+@pytest.fixture(scope="session")
+def small_app(small_registry: Registry):  # type: ignore[no-untyped-def]
+    return create_app(small_settings(), small_registry)
+
+
+@pytest.fixture()
+def client(small_app):  # type: ignore[no-untyped-def]
+    return small_app.test_client()
+
+
+@pytest.fixture(scope="session")
+def full_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    """The bundled April 2026 release with the repository's codesystems/ content."""
+    cache = Path(os.environ.get("FHIRTERM_TEST_CACHE", tmp_path_factory.mktemp("cache")))
+    return load_registry(Settings(content_dir=REPO / "codesystems", cache_dir=cache))
+
+
+@pytest.fixture(scope="session")
+def full_app(full_registry: Registry):  # type: ignore[no-untyped-def]
+    return create_app(Settings(content_dir=REPO / "codesystems"), full_registry)
+
+
+@pytest.fixture()
+def full_client(full_app):  # type: ignore[no-untyped-def]
+    return full_app.test_client()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `fhirterm serve` on a free port with the full content; yields the FHIR base."""
+    port = free_port()
+    env = dict(os.environ, FHIRTERM_CACHE_DIR=str(tmp_path_factory.mktemp("srvcache")))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fhirterm.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                pytest.fail(f"server did not start: {out[-2000:]}")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/fhir"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
