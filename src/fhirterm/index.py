@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .model import CodeSystemInfo, Concept, Grouping
+from .search import TextIndex
 
 
 def _fold(code: str) -> str:
@@ -31,6 +32,7 @@ class CodeSystemIndex:
     roots: tuple[str, ...] = ()
     groupings: dict[str, Grouping] = field(default_factory=dict)
     _folded: dict[str, str] | None = None
+    _text: TextIndex | None = None
 
     @classmethod
     def build(
@@ -83,6 +85,12 @@ class CodeSystemIndex:
         if self._folded is None:
             self._folded = {_fold(k): k for k in self.concepts}
         return self._folded
+
+    def text_index(self) -> TextIndex:
+        """The text search index, built on first use (about a second for ICD-10-CM)."""
+        if self._text is None:
+            self._text = TextIndex.build(self.concepts.values())
+        return self._text
 
     def suggest(self, text: str) -> str | None:
         """A real code that ``text`` is a case, dot or space variant of, if any."""

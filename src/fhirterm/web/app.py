@@ -8,7 +8,10 @@ is injected through ``app.extensions["fhirterm"]``: no module-level globals.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -16,12 +19,21 @@ from flask import Blueprint, Flask, Response, current_app, request
 
 from ..config import Settings
 from ..errors import InvalidRequest, NotFound
+from ..operations.expand import ExpandRequest, expand
 from ..operations.lookup import lookup
+from ..operations.subsumes import subsumes
 from ..operations.validate_code import validate_code
+from ..operations.vs_validate import validate_vs_code
 from ..registry import Registry
 from ..wire import params as wparams
 from ..wire import render, resources
-from ..wire.requests import cs_validate_request, lookup_request
+from ..wire.requests import (
+    cs_validate_request,
+    expand_request,
+    lookup_request,
+    subsumes_request,
+    vs_validate_request,
+)
 from . import errors
 from .errors import fhir_response, outcome
 
@@ -168,6 +180,46 @@ def fhir_blueprint(name: str = "fhir") -> Blueprint:
         req = replace(req, system=cs.info.url, version=req.version or cs.info.version)
         return fhir_response(render.lookup(lookup(state().registry, req)))
 
+    @bp.route("/CodeSystem/$subsumes", methods=["GET", "POST"])
+    def cs_subsumes() -> Response:
+        return fhir_response(render.subsumes(subsumes(state().registry, subsumes_request(read_params()))))
+
+    @bp.route("/CodeSystem/<id_>/$subsumes", methods=["GET", "POST"])
+    def cs_subsumes_instance(id_: str) -> Response:
+        cs = _code_system(id_)
+        req = subsumes_request(read_params(), (cs.info.url, cs.info.version))
+        return fhir_response(render.subsumes(subsumes(state().registry, req)))
+
+    @bp.route("/ValueSet/$expand", methods=["GET", "POST"])
+    def vs_expand() -> Response:
+        return _expand(expand_request(read_params(), state().settings.expansion_limit))
+
+    @bp.route("/ValueSet/<id_>/$expand", methods=["GET", "POST"])
+    def vs_expand_instance(id_: str) -> Response:
+        vs = _resource("ValueSet", id_)
+        return _expand(expand_request(read_params(), state().settings.expansion_limit,
+                                      (vs["url"], vs.get("version"))))
+
+    @bp.route("/ValueSet/$validate-code", methods=["GET", "POST"])
+    def vs_validate() -> Response:
+        req = vs_validate_request(read_params())
+        return fhir_response(render.validate_code(validate_vs_code(state().registry, req)))
+
+    @bp.route("/ValueSet/<id_>/$validate-code", methods=["GET", "POST"])
+    def vs_validate_instance(id_: str) -> Response:
+        vs = _resource("ValueSet", id_)
+        req = vs_validate_request(read_params(), (vs["url"], vs.get("version")))
+        return fhir_response(render.validate_code(validate_vs_code(state().registry, req)))
+
+    @bp.get("/ValueSet/<id_>")
+    def vs_read(id_: str) -> Response:
+        wparams.from_query(request.args.items(multi=True)).check((), "ValueSet read")
+        return fhir_response(_resource("ValueSet", id_))
+
+    @bp.get("/ValueSet")
+    def vs_search() -> Response:
+        return _search("ValueSet")
+
     @bp.get("/CodeSystem/<id_>")
     def cs_read(id_: str) -> Response:
         p = wparams.from_query(request.args.items(multi=True))
@@ -186,11 +238,34 @@ def fhir_blueprint(name: str = "fhir") -> Blueprint:
         )
         crit = {k: p.text(k) for k in ("url", "version", "name", "title", "status", "_id")}
         full = _with_concepts(p, False)
-        hits = [cs for cs in st.registry.all_code_systems() if _matches(cs.info, crit)]
+        hits = [cs for cs in st.registry.all_code_systems() if _matches(partial(getattr, cs.info), crit)]
         entries = [resources.code_system(cs, full) for cs in hits]
         return fhir_response(resources.bundle(entries, st.settings.base_url, request.url))
 
     return bp
+
+
+def _expand(req: ExpandRequest) -> Response:
+    result = expand(state().registry, req)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return fhir_response(render.expansion(result, f"urn:uuid:{uuid.uuid4()}", now, req.include_definition))
+
+
+def _resource(resource_type: str, id_: str) -> dict[str, Any]:
+    res = state().registry.resources.get((resource_type, id_))
+    if res is None:
+        raise NotFound(f"{resource_type}/{id_} is not known to this server")
+    return res
+
+
+def _search(resource_type: str) -> Response:
+    """Search canonical resources by url, version, name, title, status, _id."""
+    st = state()
+    p = wparams.from_query(request.args.items(multi=True))
+    p.check(("url", "version", "name", "title", "status", "_id"), f"{resource_type} search")
+    crit = {k: p.text(k) for k in ("url", "version", "name", "title", "status", "_id")}
+    hits = [res for res in st.registry.resources_of(resource_type) if _matches(res.get, crit)]
+    return fhir_response(resources.bundle(hits, st.settings.base_url, request.url))
 
 
 def _with_concepts(p: wparams.Params, default: bool) -> bool:
@@ -205,12 +280,12 @@ def _with_concepts(p: wparams.Params, default: bool) -> bool:
     return s == "false"
 
 
-def _matches(info: Any, crit: dict[str, str | None]) -> bool:
+def _matches(get: Callable[[str], Any], crit: dict[str, str | None]) -> bool:
     """Search semantics: url, version, status, _id exact; name and title start-with, case-insensitive."""
     for key, want in crit.items():
         if want is None:
             continue
-        have = getattr(info, "id" if key == "_id" else key)
+        have = get("id" if key == "_id" else key)
         if key in ("name", "title"):
             if not (have or "").casefold().startswith(want.casefold()):
                 return False

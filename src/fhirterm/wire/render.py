@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import Designation, Property
+from ..operations.expand import ExpandResult, ExpansionItem
 from ..operations.types import Issue, LookupResult, ValidateCodeResult
 
 TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"
@@ -114,3 +115,53 @@ def validate_code(r: ValidateCodeResult) -> dict[str, Any]:
     if r.issues:
         out.append({"name": "issues", "resource": operation_outcome(r.issues)})
     return parameters(out)
+
+
+PROPERTY_EXT = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.contains.property"
+VS_META = ("url", "identifier", "version", "name", "title", "status", "experimental", "date", "publisher",
+           "description", "copyright")
+
+
+def _contains(i: ExpansionItem) -> dict[str, Any]:
+    out: dict[str, Any] = {"system": i.system}
+    if i.version:
+        out["version"] = i.version
+    if i.abstract:
+        out["abstract"] = True
+    if i.inactive:
+        out["inactive"] = True
+    out["code"] = i.code
+    if i.display is not None:
+        out["display"] = i.display
+    if i.designations:
+        out["designation"] = [{k: v for k, v in (("language", d.language), ("use", d.use), ("value", d.value))
+                               if v} for d in i.designations]
+    if i.properties:
+        # R4 has no contains.property: the R5 element travels as its cross-version extension.
+        out["extension"] = [{"url": PROPERTY_EXT, "extension": [
+            {"url": "code", "valueCode": p.code}, {"url": "value", value_key(p.type): p.value}]}
+            for p in i.properties]
+    return out
+
+
+def expansion(r: ExpandResult, identifier: str, timestamp: str, include_definition: bool) -> dict[str, Any]:
+    vs = r.value_set
+    out: dict[str, Any] = {"resourceType": "ValueSet"}
+    if vs.get("id"):
+        out["id"] = vs["id"]
+    out.update((k, vs[k]) for k in VS_META if k in vs)
+    if "status" not in out:
+        out["status"] = "active"
+    if include_definition and "compose" in vs:
+        out["compose"] = vs["compose"]
+    exp: dict[str, Any] = {"identifier": identifier, "timestamp": timestamp, "total": r.total,
+                           "offset": r.offset}
+    exp["parameter"] = [{"name": n, value_key(t): v} for n, t, v in r.parameters]
+    if r.items:
+        exp["contains"] = [_contains(i) for i in r.items]
+    out["expansion"] = exp
+    return out
+
+
+def subsumes(outcome: str) -> dict[str, Any]:
+    return parameters([{"name": "outcome", "valueCode": outcome}])

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..errors import InvalidRequest
+from ..operations.expand import ExpandRequest
+from ..operations.subsumes import SubsumesRequest
 from ..operations.types import LookupRequest, ValidateCodeRequest
+from ..operations.vs_validate import VSValidateRequest
 from .params import Params
 
 LOOKUP = ("system", "code", "version", "coding", "property", "displayLanguage", "date")
@@ -47,8 +53,6 @@ def cs_validate_request(
     version = p.text("version") or p.text("systemVersion")
     if fixed_url is not None:
         if url and url != fixed_url:
-            from ..errors import InvalidRequest
-
             raise InvalidRequest(
                 f"url '{url}' is not the code system '{fixed_url}' named in the path",
                 expression="url",
@@ -65,3 +69,77 @@ def cs_validate_request(
         display_language=p.text("displayLanguage"),
         system_fixed=fixed_url is not None,
     )
+
+
+EXPAND = ("url", "valueSet", "valueSetVersion", "filter", "offset", "count", "activeOnly",
+          "includeDesignations", "includeDefinition", "excludeNested", "displayLanguage", "property",
+          "date", "context", "contextDirection", "excludeNotForUI", "excludePostCoordinated")
+VS_VALIDATE = ("url", "valueSet", "valueSetVersion", "code", "system", "systemVersion", "version",
+               "display", "coding", "codeableConcept", "displayLanguage", "abstract", "date", "context")
+SUBSUMES = ("codeA", "codeB", "system", "version", "codingA", "codingB")
+
+
+def _resource(p: Params, name: str, resource_type: str) -> dict[str, Any] | None:
+    vals = p.all(name)
+    if not vals:
+        return None
+    if len(vals) > 1:
+        raise InvalidRequest(f"Parameter '{name}' may appear once", expression=name)
+    t, v = vals[0]
+    if t != "resource" or not isinstance(v, dict) or v.get("resourceType") != resource_type:
+        raise InvalidRequest(f"Parameter '{name}' must be a {resource_type} resource (in a POST body)",
+                             expression=name)
+    return v
+
+
+def expand_request(p: Params, limit: int, fixed: tuple[str, str | None] | None = None) -> ExpandRequest:
+    """$expand parameters; ``fixed`` (url, version) at instance level."""
+    p.check(EXPAND, "ValueSet/$expand")
+    url, version = p.text("url"), p.text("valueSetVersion")
+    if fixed is not None:
+        if url and url != fixed[0]:
+            raise InvalidRequest(f"url '{url}' is not the value set named in the path", expression="url")
+        url, version = fixed[0], version or fixed[1]
+    for unsupported in ("context", "contextDirection"):
+        if p.all(unsupported):
+            raise InvalidRequest(f"Parameter '{unsupported}' is not supported by this server",
+                                 expression=unsupported)
+    return ExpandRequest(
+        url=url, value_set=_resource(p, "valueSet", "ValueSet"), value_set_version=version,
+        filter=p.text("filter"), offset=p.integer("offset") or 0, count=p.integer("count"),
+        active_only=bool(p.flag("activeOnly")), include_designations=bool(p.flag("includeDesignations")),
+        include_definition=bool(p.flag("includeDefinition")),
+        exclude_nested=p.flag("excludeNested") is not False,
+        display_language=p.text("displayLanguage"), properties=p.texts("property"), limit=limit,
+    )
+
+
+def vs_validate_request(p: Params, fixed: tuple[str, str | None] | None = None) -> VSValidateRequest:
+    """ValueSet/$validate-code parameters; ``fixed`` (url, version) at instance level."""
+    p.check(VS_VALIDATE, "ValueSet/$validate-code")
+    url, version = p.text("url"), p.text("valueSetVersion")
+    if fixed is not None:
+        if url and url != fixed[0]:
+            raise InvalidRequest(f"url '{url}' is not the value set named in the path", expression="url")
+        url, version = fixed[0], version or fixed[1]
+    if p.all("context"):
+        raise InvalidRequest("Parameter 'context' is not supported by this server", expression="context")
+    return VSValidateRequest(
+        url=url, value_set=_resource(p, "valueSet", "ValueSet"), value_set_version=version,
+        code=p.text("code"), system=p.text("system"),
+        system_version=p.text("systemVersion") or p.text("version"), display=p.text("display"),
+        coding=p.coding("coding"), codeable_concept=p.codeable_concept("codeableConcept"),
+        display_language=p.text("displayLanguage"), abstract=p.flag("abstract") is not False,
+    )
+
+
+def subsumes_request(p: Params, fixed: tuple[str, str | None] | None = None) -> SubsumesRequest:
+    p.check(SUBSUMES, "CodeSystem/$subsumes")
+    system, version = p.text("system"), p.text("version")
+    if fixed is not None:
+        if system and system != fixed[0]:
+            raise InvalidRequest(f"system '{system}' is not the code system named in the path",
+                                 expression="system")
+        system, version = fixed[0], version or fixed[1]
+    return SubsumesRequest(code_a=p.text("codeA"), code_b=p.text("codeB"), system=system, version=version,
+                           coding_a=p.coding("codingA"), coding_b=p.coding("codingB"))

@@ -1,0 +1,327 @@
+"""The ValueSet engine: compose (include, exclude, concepts, filters, imports) compiled once.
+
+A ``CompiledValueSet`` answers membership (``contains``) without expanding and
+enumerates members (``members``) lazily, for every code system the registry
+holds. Implicit value sets (``{system}?fhir_vs``, ``?fhir_vs=isa/{code}``)
+are compiled from a synthetic compose. Spec:
+https://hl7.org/fhir/R4/valueset.html#compositions and
+https://hl7.org/fhir/R4/codesystem.html#filters
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import regex
+
+from ..errors import InvalidRequest, NotFound, NotSupported, TooCostly
+from ..index import CodeSystemIndex
+from ..model import Concept
+from ..registry import Registry
+
+REGEX_BUDGET_S = 1.0  # the time a regex filter may take over a whole code system
+HIERARCHY_OPS = ("is-a", "descendent-of", "is-not-a", "generalizes", "child-of", "descendent-leaf")
+FILTER_OPS = (*HIERARCHY_OPS, "regex", "=", "in", "not-in", "exists")
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One concept of an expansion; ``display`` honours a compose-level display."""
+
+    cs: CodeSystemIndex
+    concept: Concept
+    display: str | None
+
+    @property
+    def system(self) -> str:
+        return self.cs.info.url
+
+    @property
+    def code(self) -> str:
+        return self.concept.code
+
+
+def prop_values(concept: Concept, name: str) -> list[str]:
+    """A concept's values for a property, as text (booleans as true/false).
+
+    ``code``, ``display``, ``parent``, ``child``, ``notSelectable`` and
+    ``inactive`` are answered from the concept itself.
+    """
+    if name == "code":
+        return [concept.code]
+    if name == "display":
+        return [concept.display] if concept.display is not None else []
+    if name == "parent":
+        return list(concept.parents)
+    if name == "child":
+        return list(concept.children)
+    if name == "notSelectable" and not any(p.code == name for p in concept.properties):
+        return ["true" if concept.abstract else "false"]
+    if name == "inactive":
+        return ["true" if concept.inactive else "false"]
+    out = []
+    for p in concept.properties:
+        if p.code == name and p.value is not None:
+            v = p.value
+            out.append(("true" if v else "false") if isinstance(v, bool) else
+                       (v.get("code", "") if isinstance(v, dict) else str(v)))
+    return out
+
+
+@dataclass(slots=True)
+class Filter:
+    """One compiled compose filter on one code system.
+
+    ``test`` says whether a concept passes; ``candidates`` (when not None)
+    enumerates the codes that can pass, so hierarchy filters never scan the
+    whole code system.
+    """
+
+    test: Callable[[Concept], bool]
+    candidates: Callable[[], Iterable[str]] | None = None
+
+
+def compile_filter(cs: CodeSystemIndex, f: dict[str, Any], where: str) -> Filter:
+    prop, op, value = f.get("property"), f.get("op"), f.get("value")
+    if not prop or not op or value is None:
+        raise InvalidRequest(f"{where} needs property, op and value", expression=where)
+    if op not in FILTER_OPS:
+        raise NotSupported(f"{where}: the filter operator '{op}' is not supported; supported: "
+                           f"{', '.join(FILTER_OPS)}", expression=f"{where}.op")
+    value = str(value)
+    if op in HIERARCHY_OPS:
+        if prop not in ("concept", "code", "parent", "child") and prop != cs.info.extra.get("hierarchy_property"):
+            raise NotSupported(f"{where}: '{op}' applies to the hierarchy (property 'concept'), not '{prop}'",
+                               expression=f"{where}.property")
+        if value not in cs.concepts:
+            raise NotFound(f"{where}: the code '{value}' of the filter is not in {cs.info.url}",
+                           expression=f"{where}.value")
+        return _hierarchy_filter(cs, op, value)
+    if op == "regex":
+        try:
+            pattern = regex.compile(value)
+        except regex.error as e:
+            raise InvalidRequest(f"{where}: '{value}' is not a valid regular expression: {e}",
+                                 expression=f"{where}.value") from None
+        deadline: list[float] = []
+
+        def test_regex(c: Concept) -> bool:
+            if not deadline:
+                deadline.append(time.monotonic() + REGEX_BUDGET_S)
+            remaining = deadline[0] - time.monotonic()
+            try:
+                return any(pattern.fullmatch(v, timeout=max(remaining, 0.001)) for v in prop_values(c, prop))
+            except TimeoutError:
+                raise TooCostly(f"{where}: the regular expression '{value}' took too long to evaluate",
+                                expression=f"{where}.value") from None
+
+        return Filter(test_regex)
+    if op == "exists":
+        if value not in ("true", "false"):
+            raise InvalidRequest(f"{where}: 'exists' takes true or false, found '{value}'", expression=f"{where}.value")
+        want = value == "true"
+        return Filter(lambda c: bool(prop_values(c, prop)) == want)
+    values = {value} if op == "=" else {v.strip() for v in value.split(",")}
+    if prop in ("concept", "code"):
+        if op == "not-in":
+            return Filter(lambda c: c.code not in values)
+        return Filter(lambda c: c.code in values, lambda: [v for v in values if v in cs.concepts])
+    if op == "not-in":
+        return Filter(lambda c: not values.intersection(prop_values(c, prop)))
+    return Filter(lambda c: bool(values.intersection(prop_values(c, prop))))
+
+
+def _hierarchy_filter(cs: CodeSystemIndex, op: str, value: str) -> Filter:
+    if op == "is-a":
+        return Filter(lambda c: cs.subsumes(value, c.code), lambda: [value, *cs.descendants(value)])
+    if op == "descendent-of":
+        return Filter(lambda c: c.code != value and cs.subsumes(value, c.code), lambda: cs.descendants(value))
+    if op == "is-not-a":
+        return Filter(lambda c: not cs.subsumes(value, c.code))
+    if op == "generalizes":
+        return Filter(lambda c: cs.subsumes(c.code, value), lambda: [value, *cs.ancestors(value)])
+    if op == "child-of":
+        return Filter(lambda c: value in c.parents, lambda: cs.concepts[value].children)
+    # descendent-leaf
+    return Filter(lambda c: not c.children and c.code != value and cs.subsumes(value, c.code),
+                  lambda: (d for d in cs.descendants(value) if not cs.concepts[d].children))
+
+
+@dataclass(slots=True)
+class Include:
+    """One compiled include or exclude: a code system part and/or imported value sets."""
+
+    cs: CodeSystemIndex | None
+    concepts: dict[str, str | None] | None = None  # listed code -> compose display
+    filters: list[Filter] = field(default_factory=list)
+    value_sets: list[CompiledValueSet] = field(default_factory=list)
+
+    def _own(self, system: str, code: str) -> Concept | None:
+        cs = self.cs
+        if cs is None:
+            return None
+        if system != cs.info.url:
+            return None
+        c = cs.get(code)
+        if c is None:
+            return None
+        if self.concepts is not None and c.code not in self.concepts:
+            return None
+        if not all(f.test(c) for f in self.filters):
+            return None
+        return c
+
+    def contains(self, system: str, code: str) -> Concept | None:
+        if self.cs is not None:
+            c = self._own(system, code)
+            if c is None:
+                return None
+            if all(vs.contains(system, code) is not None for vs in self.value_sets):
+                return c
+            return None
+        hits = [vs.contains(system, code) for vs in self.value_sets]
+        return hits[0] if hits and all(h is not None for h in hits) else None
+
+    def members(self) -> Iterator[Member]:
+        cs = self.cs
+        if cs is None:
+            first, rest = self.value_sets[0], self.value_sets[1:]
+            for m in first.members():
+                if all(vs.contains(m.system, m.code) is not None for vs in rest):
+                    yield m
+            return
+        if self.concepts is not None:
+            codes: Iterable[str] = self.concepts
+        else:
+            gen = next((f.candidates for f in self.filters if f.candidates is not None), None)
+            codes = gen() if gen is not None else cs.concepts
+        for code in codes:
+            c = cs.get(code)
+            if c is None or not all(f.test(c) for f in self.filters):
+                continue
+            if self.value_sets and not all(vs.contains(cs.info.url, c.code) is not None for vs in self.value_sets):
+                continue
+            shown = self.concepts.get(code) if self.concepts is not None else None
+            yield Member(cs, c, shown or c.display)
+
+
+@dataclass(slots=True)
+class CompiledValueSet:
+    url: str | None
+    version: str | None
+    resource: dict[str, Any]
+    includes: list[Include]
+    excludes: list[Include]
+    inactive: bool | None = None  # compose.inactive
+
+    def contains(self, system: str, code: str) -> Concept | None:
+        """The concept when ``system|code`` is a member, else None (no expansion needed)."""
+        for inc in self.includes:
+            c = inc.contains(system, code)
+            if c is not None:
+                if any(ex.contains(system, code) is not None for ex in self.excludes):
+                    return None
+                return c
+        return None
+
+    def members(self) -> Iterator[Member]:
+        """Every member once, in compose order (and each code system's own order)."""
+        seen: set[tuple[str, str]] = set()
+        for inc in self.includes:
+            for m in inc.members():
+                key = (m.system, m.code)
+                if key in seen:
+                    continue
+                seen.add(key)
+                if any(ex.contains(m.system, m.code) is not None for ex in self.excludes):
+                    continue
+                yield m
+
+    def whole_system(self) -> CodeSystemIndex | None:
+        """The code system when this value set is all of one code system, else None."""
+        if len(self.includes) != 1 or self.excludes:
+            return None
+        inc = self.includes[0]
+        if inc.cs is None or inc.concepts is not None or inc.filters or inc.value_sets:
+            return None
+        return inc.cs
+
+    def code_systems(self) -> list[CodeSystemIndex]:
+        """The code system versions this value set draws on (for used-codesystem)."""
+        out: list[CodeSystemIndex] = []
+        for inc in self.includes:
+            for cs in ([inc.cs] if inc.cs is not None else []) + [x for v in inc.value_sets for x in v.code_systems()]:
+                if cs not in out:
+                    out.append(cs)
+        return out
+
+
+def implicit(url: str) -> dict[str, Any] | None:
+    """The ValueSet behind an implicit url (``{system}?fhir_vs[=isa/{code}]``), else None."""
+    system, sep, query = url.partition("?")
+    if not sep or not query.startswith("fhir_vs"):
+        return None
+    include: dict[str, Any] = {"system": system}
+    _, eq, rest = query.partition("=")
+    if eq:
+        if not rest.startswith("isa/") or len(rest) <= 4:
+            raise NotSupported(f"Implicit value set '{url}' is not supported; use {system}?fhir_vs or "
+                               f"{system}?fhir_vs=isa/CODE", expression="url")
+        include["filter"] = [{"property": "concept", "op": "is-a", "value": rest[4:]}]
+    return {"resourceType": "ValueSet", "url": url, "status": "active", "compose": {"include": [include]}}
+
+
+def resolve(registry: Registry, url: str, version: str | None = None) -> dict[str, Any]:
+    """The ValueSet resource for ``url`` (implicit ones included); NotFound otherwise."""
+    vs = implicit(url) or registry.canonical("ValueSet", url, version)
+    if vs is None:
+        v = f" version '{version}'" if version else ""
+        raise NotFound(f"A definition for the value set '{url}'{v} could not be found", expression="url")
+    return vs
+
+
+def compile_value_set(registry: Registry, vs: dict[str, Any], _stack: tuple[str, ...] = ()) -> CompiledValueSet:
+    """Compile a ValueSet resource; imports recursively, with cycle detection.
+
+    Raises InvalidRequest for a malformed compose, NotFound for an unknown
+    code system, code or imported value set, NotSupported for an operator we
+    do not do, TooCostly for an import cycle.
+    """
+    url = vs.get("url")
+    key = f"{url}|{vs.get('version', '')}"
+    if key in _stack:
+        chain = " -> ".join([*_stack, key])
+        raise TooCostly(f"The value set imports itself in a cycle: {chain}", expression="compose.include.valueSet")
+    stack = (*_stack, key)
+    compose = vs.get("compose")
+    if not isinstance(compose, dict):
+        raise InvalidRequest(f"The value set '{url}' has no compose to evaluate", expression="compose")
+
+    def one(inc: Any, where: str) -> Include:
+        if not isinstance(inc, dict):
+            raise InvalidRequest(f"{where} must be an object", expression=where)
+        system = inc.get("system")
+        cs = None
+        if system:
+            cs = registry.code_system(system, inc.get("version"))
+        elif "concept" in inc or "filter" in inc:
+            raise InvalidRequest(f"{where} lists concepts or filters without a system", expression=f"{where}.system")
+        concepts = None
+        if "concept" in inc:
+            concepts = {c.get("code"): c.get("display") for c in inc["concept"]}
+        filters = [compile_filter(cs, f, f"{where}.filter[{i}]") for i, f in enumerate(inc.get("filter", []))
+                   ] if cs is not None else []
+        imported = []
+        for ref in inc.get("valueSet", []):
+            target = resolve(registry, ref)
+            imported.append(compile_value_set(registry, target, stack))
+        if cs is None and not imported:
+            raise InvalidRequest(f"{where} needs a system or a valueSet", expression=where)
+        return Include(cs, concepts, filters, imported)
+
+    includes = [one(inc, f"compose.include[{i}]") for i, inc in enumerate(compose.get("include", []))]
+    excludes = [one(ex, f"compose.exclude[{i}]") for i, ex in enumerate(compose.get("exclude", []))]
+    return CompiledValueSet(url, vs.get("version"), vs, includes, excludes, compose.get("inactive"))
