@@ -88,14 +88,18 @@ class Registry:
     def resources_of(self, resource_type: str) -> list[dict[str, Any]]:
         return [r for (t, _), r in sorted(self.resources.items()) if t == resource_type]
 
-    def canonical(self, resource_type: str, url: str, version: str | None = None) -> dict[str, Any] | None:
+    def canonical(
+        self, resource_type: str, url: str, version: str | None = None
+    ) -> dict[str, Any] | None:
         """The ValueSet or ConceptMap with ``url`` (and ``version``; the newest when None).
 
         ``url|version`` in ``url`` is accepted too (canonical references).
         """
         if version is None and "|" in url:
             url, version = url.split("|", 1)
-        hits = [r for (t, _), r in self.resources.items() if t == resource_type and r.get("url") == url]
+        hits = [
+            r for (t, _), r in self.resources.items() if t == resource_type and r.get("url") == url
+        ]
         if version:
             hits = [r for r in hits if r.get("version") == version]
         if not hits:

@@ -85,8 +85,13 @@ class TextIndex:
         qwords = list(dict.fromkeys(words(text)))
         if not qwords:
             return None
-        ranges = sorted(((self.cumulative[hi] - self.cumulative[lo], w, lo, hi)
-                         for w in qwords for lo, hi in [self._range(w)]))
+        ranges = sorted(
+            (
+                (self.cumulative[hi] - self.cumulative[lo], w, lo, hi)
+                for w in qwords
+                for lo, hi in [self._range(w)]
+            )
+        )
         if ranges[0][0] == 0:
             return Matches(self.codes, set(), set())
         _, _, lo, hi = ranges[0]

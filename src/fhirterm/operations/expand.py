@@ -84,8 +84,10 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
     elif req.url:
         vs_res = resolve(registry, req.url, req.value_set_version)
     else:
-        raise InvalidRequest("Nothing to expand: send url (or call ValueSet/{id}/$expand) or valueSet",
-                             expression="url")
+        raise InvalidRequest(
+            "Nothing to expand: send url (or call ValueSet/{id}/$expand) or valueSet",
+            expression="url",
+        )
     if req.offset < 0 or (req.count is not None and req.count < 0):
         raise InvalidRequest("offset and count must not be negative", expression="offset")
     vs = compile_value_set(registry, vs_res)
@@ -99,7 +101,7 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
             n = None if req.count is None else req.offset + req.count
             if n is None and len(found) > req.limit:
                 raise _too_costly(vs, req)
-            codes = found.top(n)[req.offset:]
+            codes = found.top(n)[req.offset :]
             hits = [Member(whole, whole.concepts[c], whole.concepts[c].display) for c in codes]
             return _result(vs, vs_res, req, len(found), hits)
     if req.filter and req.filter.strip():
@@ -124,11 +126,13 @@ def _too_costly(vs: CompiledValueSet, req: ExpandRequest) -> TooCostly:
     return TooCostly(
         f"The value set '{vs.url}' has more than {req.limit} codes; this expansion is too costly "
         "to return unpaged: send count (and offset) to page through it, or a filter",
-        expression="count")
+        expression="count",
+    )
 
 
-def _result(vs: CompiledValueSet, vs_res: dict[str, Any], req: ExpandRequest, total: int,
-            page: list[Member]) -> ExpandResult:
+def _result(
+    vs: CompiledValueSet, vs_res: dict[str, Any], req: ExpandRequest, total: int, page: list[Member]
+) -> ExpandResult:
     items = [_item(m, req) for m in page]
     params: list[tuple[str, str, Any]] = []
     if req.filter:
@@ -136,15 +140,23 @@ def _result(vs: CompiledValueSet, vs_res: dict[str, Any], req: ExpandRequest, to
     params.append(("offset", "integer", req.offset))
     if req.count is not None:
         params.append(("count", "integer", req.count))
-    for name, flag in (("activeOnly", req.active_only), ("includeDesignations", req.include_designations),
-                       ("includeDefinition", req.include_definition)):
+    for name, flag in (
+        ("activeOnly", req.active_only),
+        ("includeDesignations", req.include_designations),
+        ("includeDefinition", req.include_definition),
+    ):
         if flag:
             params.append((name, "boolean", True))
     if req.display_language:
         params.append(("displayLanguage", "code", req.display_language))
     for cs in vs.code_systems():
-        params.append(("used-codesystem", "uri", f"{cs.info.url}|{cs.info.version}" if cs.info.version
-                       else cs.info.url))
+        params.append(
+            (
+                "used-codesystem",
+                "uri",
+                f"{cs.info.url}|{cs.info.version}" if cs.info.version else cs.info.url,
+            )
+        )
     return ExpandResult(vs_res, total, req.offset, items, params)
 
 
@@ -153,7 +165,10 @@ def _item(m: Member, req: ExpandRequest) -> ExpansionItem:
     display = m.display
     if req.display_language:
         lang = req.display_language.lower()
-        alt = next((d.value for d in c.designations if d.language and d.language.lower().startswith(lang)), None)
+        alt = next(
+            (d.value for d in c.designations if d.language and d.language.lower().startswith(lang)),
+            None,
+        )
         if alt is not None:
             display = alt
     props: tuple[Property, ...] = ()
@@ -162,5 +177,13 @@ def _item(m: Member, req: ExpandRequest) -> ExpansionItem:
         props = tuple(p for p in c.properties if p.code in wanted and p.value is not None)
         if "definition" in wanted and c.definition:
             props = (*props, Property("definition", "string", c.definition))
-    return ExpansionItem(m.system, m.cs.info.version, c.code, display, c.abstract, c.inactive,
-                         c.designations if req.include_designations else (), props)
+    return ExpansionItem(
+        m.system,
+        m.cs.info.version,
+        c.code,
+        display,
+        c.abstract,
+        c.inactive,
+        c.designations if req.include_designations else (),
+        props,
+    )

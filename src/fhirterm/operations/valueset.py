@@ -22,7 +22,9 @@ from ..index import CodeSystemIndex
 from ..model import Concept
 from ..registry import Registry
 
-REGEX_BUDGET_S = 1.0  # the time a regex filter may take over a whole code system
+REGEX_BUDGET_S = (
+    0.5  # time a regex filter may take over a whole code system (regex overshoots it several-fold)
+)
 HIERARCHY_OPS = ("is-a", "descendent-of", "is-not-a", "generalizes", "child-of", "descendent-leaf")
 FILTER_OPS = (*HIERARCHY_OPS, "regex", "=", "in", "not-in", "exists")
 
@@ -66,8 +68,11 @@ def prop_values(concept: Concept, name: str) -> list[str]:
     for p in concept.properties:
         if p.code == name and p.value is not None:
             v = p.value
-            out.append(("true" if v else "false") if isinstance(v, bool) else
-                       (v.get("code", "") if isinstance(v, dict) else str(v)))
+            out.append(
+                ("true" if v else "false")
+                if isinstance(v, bool)
+                else (v.get("code", "") if isinstance(v, dict) else str(v))
+            )
     return out
 
 
@@ -89,23 +94,34 @@ def compile_filter(cs: CodeSystemIndex, f: dict[str, Any], where: str) -> Filter
     if not prop or not op or value is None:
         raise InvalidRequest(f"{where} needs property, op and value", expression=where)
     if op not in FILTER_OPS:
-        raise NotSupported(f"{where}: the filter operator '{op}' is not supported; supported: "
-                           f"{', '.join(FILTER_OPS)}", expression=f"{where}.op")
+        raise NotSupported(
+            f"{where}: the filter operator '{op}' is not supported; supported: "
+            f"{', '.join(FILTER_OPS)}",
+            expression=f"{where}.op",
+        )
     value = str(value)
     if op in HIERARCHY_OPS:
-        if prop not in ("concept", "code", "parent", "child") and prop != cs.info.extra.get("hierarchy_property"):
-            raise NotSupported(f"{where}: '{op}' applies to the hierarchy (property 'concept'), not '{prop}'",
-                               expression=f"{where}.property")
+        if prop not in ("concept", "code", "parent", "child") and prop != cs.info.extra.get(
+            "hierarchy_property"
+        ):
+            raise NotSupported(
+                f"{where}: '{op}' applies to the hierarchy (property 'concept'), not '{prop}'",
+                expression=f"{where}.property",
+            )
         if value not in cs.concepts:
-            raise NotFound(f"{where}: the code '{value}' of the filter is not in {cs.info.url}",
-                           expression=f"{where}.value")
+            raise NotFound(
+                f"{where}: the code '{value}' of the filter is not in {cs.info.url}",
+                expression=f"{where}.value",
+            )
         return _hierarchy_filter(cs, op, value)
     if op == "regex":
         try:
             pattern = regex.compile(value)
         except regex.error as e:
-            raise InvalidRequest(f"{where}: '{value}' is not a valid regular expression: {e}",
-                                 expression=f"{where}.value") from None
+            raise InvalidRequest(
+                f"{where}: '{value}' is not a valid regular expression: {e}",
+                expression=f"{where}.value",
+            ) from None
         deadline: list[float] = []
 
         def test_regex(c: Concept) -> bool:
@@ -113,15 +129,23 @@ def compile_filter(cs: CodeSystemIndex, f: dict[str, Any], where: str) -> Filter
                 deadline.append(time.monotonic() + REGEX_BUDGET_S)
             remaining = deadline[0] - time.monotonic()
             try:
-                return any(pattern.fullmatch(v, timeout=max(remaining, 0.001)) for v in prop_values(c, prop))
+                return any(
+                    pattern.fullmatch(v, timeout=max(remaining, 0.001))
+                    for v in prop_values(c, prop)
+                )
             except TimeoutError:
-                raise TooCostly(f"{where}: the regular expression '{value}' took too long to evaluate",
-                                expression=f"{where}.value") from None
+                raise TooCostly(
+                    f"{where}: the regular expression '{value}' took too long to evaluate",
+                    expression=f"{where}.value",
+                ) from None
 
         return Filter(test_regex)
     if op == "exists":
         if value not in ("true", "false"):
-            raise InvalidRequest(f"{where}: 'exists' takes true or false, found '{value}'", expression=f"{where}.value")
+            raise InvalidRequest(
+                f"{where}: 'exists' takes true or false, found '{value}'",
+                expression=f"{where}.value",
+            )
         want = value == "true"
         return Filter(lambda c: bool(prop_values(c, prop)) == want)
     values = {value} if op == "=" else {v.strip() for v in value.split(",")}
@@ -138,7 +162,9 @@ def _hierarchy_filter(cs: CodeSystemIndex, op: str, value: str) -> Filter:
     if op == "is-a":
         return Filter(lambda c: cs.subsumes(value, c.code), lambda: [value, *cs.descendants(value)])
     if op == "descendent-of":
-        return Filter(lambda c: c.code != value and cs.subsumes(value, c.code), lambda: cs.descendants(value))
+        return Filter(
+            lambda c: c.code != value and cs.subsumes(value, c.code), lambda: cs.descendants(value)
+        )
     if op == "is-not-a":
         return Filter(lambda c: not cs.subsumes(value, c.code))
     if op == "generalizes":
@@ -146,8 +172,10 @@ def _hierarchy_filter(cs: CodeSystemIndex, op: str, value: str) -> Filter:
     if op == "child-of":
         return Filter(lambda c: value in c.parents, lambda: cs.concepts[value].children)
     # descendent-leaf
-    return Filter(lambda c: not c.children and c.code != value and cs.subsumes(value, c.code),
-                  lambda: (d for d in cs.descendants(value) if not cs.concepts[d].children))
+    return Filter(
+        lambda c: not c.children and c.code != value and cs.subsumes(value, c.code),
+        lambda: (d for d in cs.descendants(value) if not cs.concepts[d].children),
+    )
 
 
 @dataclass(slots=True)
@@ -202,7 +230,9 @@ class Include:
             c = cs.get(code)
             if c is None or not all(f.test(c) for f in self.filters):
                 continue
-            if self.value_sets and not all(vs.contains(cs.info.url, c.code) is not None for vs in self.value_sets):
+            if self.value_sets and not all(
+                vs.contains(cs.info.url, c.code) is not None for vs in self.value_sets
+            ):
                 continue
             shown = self.concepts.get(code) if self.concepts is not None else None
             yield Member(cs, c, shown or c.display)
@@ -253,7 +283,9 @@ class CompiledValueSet:
         """The code system versions this value set draws on (for used-codesystem)."""
         out: list[CodeSystemIndex] = []
         for inc in self.includes:
-            for cs in ([inc.cs] if inc.cs is not None else []) + [x for v in inc.value_sets for x in v.code_systems()]:
+            for cs in ([inc.cs] if inc.cs is not None else []) + [
+                x for v in inc.value_sets for x in v.code_systems()
+            ]:
                 if cs not in out:
                     out.append(cs)
         return out
@@ -268,10 +300,18 @@ def implicit(url: str) -> dict[str, Any] | None:
     _, eq, rest = query.partition("=")
     if eq:
         if not rest.startswith("isa/") or len(rest) <= 4:
-            raise NotSupported(f"Implicit value set '{url}' is not supported; use {system}?fhir_vs or "
-                               f"{system}?fhir_vs=isa/CODE", expression="url")
+            raise NotSupported(
+                f"Implicit value set '{url}' is not supported; use {system}?fhir_vs or "
+                f"{system}?fhir_vs=isa/CODE",
+                expression="url",
+            )
         include["filter"] = [{"property": "concept", "op": "is-a", "value": rest[4:]}]
-    return {"resourceType": "ValueSet", "url": url, "status": "active", "compose": {"include": [include]}}
+    return {
+        "resourceType": "ValueSet",
+        "url": url,
+        "status": "active",
+        "compose": {"include": [include]},
+    }
 
 
 def resolve(registry: Registry, url: str, version: str | None = None) -> dict[str, Any]:
@@ -279,11 +319,15 @@ def resolve(registry: Registry, url: str, version: str | None = None) -> dict[st
     vs = implicit(url) or registry.canonical("ValueSet", url, version)
     if vs is None:
         v = f" version '{version}'" if version else ""
-        raise NotFound(f"A definition for the value set '{url}'{v} could not be found", expression="url")
+        raise NotFound(
+            f"A definition for the value set '{url}'{v} could not be found", expression="url"
+        )
     return vs
 
 
-def compile_value_set(registry: Registry, vs: dict[str, Any], _stack: tuple[str, ...] = ()) -> CompiledValueSet:
+def compile_value_set(
+    registry: Registry, vs: dict[str, Any], _stack: tuple[str, ...] = ()
+) -> CompiledValueSet:
     """Compile a ValueSet resource; imports recursively, with cycle detection.
 
     Raises InvalidRequest for a malformed compose, NotFound for an unknown
@@ -294,11 +338,16 @@ def compile_value_set(registry: Registry, vs: dict[str, Any], _stack: tuple[str,
     key = f"{url}|{vs.get('version', '')}"
     if key in _stack:
         chain = " -> ".join([*_stack, key])
-        raise TooCostly(f"The value set imports itself in a cycle: {chain}", expression="compose.include.valueSet")
+        raise TooCostly(
+            f"The value set imports itself in a cycle: {chain}",
+            expression="compose.include.valueSet",
+        )
     stack = (*_stack, key)
     compose = vs.get("compose")
     if not isinstance(compose, dict):
-        raise InvalidRequest(f"The value set '{url}' has no compose to evaluate", expression="compose")
+        raise InvalidRequest(
+            f"The value set '{url}' has no compose to evaluate", expression="compose"
+        )
 
     def one(inc: Any, where: str) -> Include:
         if not isinstance(inc, dict):
@@ -308,12 +357,20 @@ def compile_value_set(registry: Registry, vs: dict[str, Any], _stack: tuple[str,
         if system:
             cs = registry.code_system(system, inc.get("version"))
         elif "concept" in inc or "filter" in inc:
-            raise InvalidRequest(f"{where} lists concepts or filters without a system", expression=f"{where}.system")
+            raise InvalidRequest(
+                f"{where} lists concepts or filters without a system", expression=f"{where}.system"
+            )
         concepts = None
         if "concept" in inc:
             concepts = {c.get("code"): c.get("display") for c in inc["concept"]}
-        filters = [compile_filter(cs, f, f"{where}.filter[{i}]") for i, f in enumerate(inc.get("filter", []))
-                   ] if cs is not None else []
+        filters = (
+            [
+                compile_filter(cs, f, f"{where}.filter[{i}]")
+                for i, f in enumerate(inc.get("filter", []))
+            ]
+            if cs is not None
+            else []
+        )
         imported = []
         for ref in inc.get("valueSet", []):
             target = resolve(registry, ref)
@@ -322,6 +379,8 @@ def compile_value_set(registry: Registry, vs: dict[str, Any], _stack: tuple[str,
             raise InvalidRequest(f"{where} needs a system or a valueSet", expression=where)
         return Include(cs, concepts, filters, imported)
 
-    includes = [one(inc, f"compose.include[{i}]") for i, inc in enumerate(compose.get("include", []))]
+    includes = [
+        one(inc, f"compose.include[{i}]") for i, inc in enumerate(compose.get("include", []))
+    ]
     excludes = [one(ex, f"compose.exclude[{i}]") for i, ex in enumerate(compose.get("exclude", []))]
     return CompiledValueSet(url, vs.get("version"), vs, includes, excludes, compose.get("inactive"))

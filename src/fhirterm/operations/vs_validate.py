@@ -33,8 +33,9 @@ class VSValidateRequest:
     abstract: bool = True  # may an abstract (notSelectable) code be valid?
 
 
-def _check(registry: Registry, vs: CompiledValueSet, coding: Coding, path: str, abstract_ok: bool
-           ) -> ValidateCodeResult:
+def _check(
+    registry: Registry, vs: CompiledValueSet, coding: Coding, path: str, abstract_ok: bool
+) -> ValidateCodeResult:
     res = check_coding(registry, coding, path)
     if res.code is None or res.system is None or not registry.has_system(res.system):
         return res
@@ -66,31 +67,56 @@ def validate_vs_code(registry: Registry, req: VSValidateRequest) -> ValidateCode
     elif req.url:
         vs_res = resolve(registry, req.url, req.value_set_version)
     else:
-        raise InvalidRequest("No value set: send url (or call ValueSet/{id}/$validate-code) or valueSet",
-                             expression="url")
+        raise InvalidRequest(
+            "No value set: send url (or call ValueSet/{id}/$validate-code) or valueSet",
+            expression="url",
+        )
     vs = compile_value_set(registry, vs_res)
     given = sum(x is not None for x in (req.code, req.coding, req.codeable_concept))
     if given != 1:
-        raise InvalidRequest("Send exactly one of code (with system), coding or codeableConcept",
-                             expression="code")
+        raise InvalidRequest(
+            "Send exactly one of code (with system), coding or codeableConcept", expression="code"
+        )
     if req.codeable_concept is not None:
         if not req.codeable_concept:
-            raise InvalidRequest("codeableConcept has no coding to validate", expression="codeableConcept")
-        results = [_check(registry, vs, c, f"codeableConcept.coding[{i}]", req.abstract)
-                   for i, c in enumerate(req.codeable_concept)]
+            raise InvalidRequest(
+                "codeableConcept has no coding to validate", expression="codeableConcept"
+            )
+        results = [
+            _check(registry, vs, c, f"codeableConcept.coding[{i}]", req.abstract)
+            for i, c in enumerate(req.codeable_concept)
+        ]
         good = next((r for r in results if r.result), None)
         first = good or results[0]
-        out = ValidateCodeResult(good is not None, first.system, first.version, first.code, first.display,
-                                 codeable_concept=req.codeable_concept)
+        out = ValidateCodeResult(
+            good is not None,
+            first.system,
+            first.version,
+            first.code,
+            first.display,
+            codeable_concept=req.codeable_concept,
+        )
         for r in results:
             out.issues.extend(r.issues)
         out.message = "; ".join(i.text for i in out.issues) or None
         return out
     if req.coding is not None:
         c = req.coding
-        coding = Coding(c.system or req.system, c.code, c.version or req.system_version,
-                        c.display if c.display is not None else req.display)
+        coding = Coding(
+            c.system or req.system,
+            c.code,
+            c.version or req.system_version,
+            c.display if c.display is not None else req.display,
+        )
         return _check(registry, vs, coding, "coding", req.abstract)
     if not req.system:
-        raise InvalidRequest(f"No system for code '{req.code}': send system with code", expression="system")
-    return _check(registry, vs, Coding(req.system, req.code, req.system_version, req.display), "", req.abstract)
+        raise InvalidRequest(
+            f"No system for code '{req.code}': send system with code", expression="system"
+        )
+    return _check(
+        registry,
+        vs,
+        Coding(req.system, req.code, req.system_version, req.display),
+        "",
+        req.abstract,
+    )

@@ -182,7 +182,9 @@ def fhir_blueprint(name: str = "fhir") -> Blueprint:
 
     @bp.route("/CodeSystem/$subsumes", methods=["GET", "POST"])
     def cs_subsumes() -> Response:
-        return fhir_response(render.subsumes(subsumes(state().registry, subsumes_request(read_params()))))
+        return fhir_response(
+            render.subsumes(subsumes(state().registry, subsumes_request(read_params())))
+        )
 
     @bp.route("/CodeSystem/<id_>/$subsumes", methods=["GET", "POST"])
     def cs_subsumes_instance(id_: str) -> Response:
@@ -197,8 +199,11 @@ def fhir_blueprint(name: str = "fhir") -> Blueprint:
     @bp.route("/ValueSet/<id_>/$expand", methods=["GET", "POST"])
     def vs_expand_instance(id_: str) -> Response:
         vs = _resource("ValueSet", id_)
-        return _expand(expand_request(read_params(), state().settings.expansion_limit,
-                                      (vs["url"], vs.get("version"))))
+        return _expand(
+            expand_request(
+                read_params(), state().settings.expansion_limit, (vs["url"], vs.get("version"))
+            )
+        )
 
     @bp.route("/ValueSet/$validate-code", methods=["GET", "POST"])
     def vs_validate() -> Response:
@@ -238,7 +243,9 @@ def fhir_blueprint(name: str = "fhir") -> Blueprint:
         )
         crit = {k: p.text(k) for k in ("url", "version", "name", "title", "status", "_id")}
         full = _with_concepts(p, False)
-        hits = [cs for cs in st.registry.all_code_systems() if _matches(partial(getattr, cs.info), crit)]
+        hits = [
+            cs for cs in st.registry.all_code_systems() if _matches(partial(getattr, cs.info), crit)
+        ]
         entries = [resources.code_system(cs, full) for cs in hits]
         return fhir_response(resources.bundle(entries, st.settings.base_url, request.url))
 
@@ -248,7 +255,9 @@ def fhir_blueprint(name: str = "fhir") -> Blueprint:
 def _expand(req: ExpandRequest) -> Response:
     result = expand(state().registry, req)
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    return fhir_response(render.expansion(result, f"urn:uuid:{uuid.uuid4()}", now, req.include_definition))
+    return fhir_response(
+        render.expansion(result, f"urn:uuid:{uuid.uuid4()}", now, req.include_definition)
+    )
 
 
 def _resource(resource_type: str, id_: str) -> dict[str, Any]:

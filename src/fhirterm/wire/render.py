@@ -117,9 +117,22 @@ def validate_code(r: ValidateCodeResult) -> dict[str, Any]:
     return parameters(out)
 
 
-PROPERTY_EXT = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.contains.property"
-VS_META = ("url", "identifier", "version", "name", "title", "status", "experimental", "date", "publisher",
-           "description", "copyright")
+PROPERTY_EXT = (
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.contains.property"
+)
+VS_META = (
+    "url",
+    "identifier",
+    "version",
+    "name",
+    "title",
+    "status",
+    "experimental",
+    "date",
+    "publisher",
+    "description",
+    "copyright",
+)
 
 
 def _contains(i: ExpansionItem) -> dict[str, Any]:
@@ -134,17 +147,28 @@ def _contains(i: ExpansionItem) -> dict[str, Any]:
     if i.display is not None:
         out["display"] = i.display
     if i.designations:
-        out["designation"] = [{k: v for k, v in (("language", d.language), ("use", d.use), ("value", d.value))
-                               if v} for d in i.designations]
+        out["designation"] = [
+            {k: v for k, v in (("language", d.language), ("use", d.use), ("value", d.value)) if v}
+            for d in i.designations
+        ]
     if i.properties:
         # R4 has no contains.property: the R5 element travels as its cross-version extension.
-        out["extension"] = [{"url": PROPERTY_EXT, "extension": [
-            {"url": "code", "valueCode": p.code}, {"url": "value", value_key(p.type): p.value}]}
-            for p in i.properties]
+        out["extension"] = [
+            {
+                "url": PROPERTY_EXT,
+                "extension": [
+                    {"url": "code", "valueCode": p.code},
+                    {"url": "value", value_key(p.type): p.value},
+                ],
+            }
+            for p in i.properties
+        ]
     return out
 
 
-def expansion(r: ExpandResult, identifier: str, timestamp: str, include_definition: bool) -> dict[str, Any]:
+def expansion(
+    r: ExpandResult, identifier: str, timestamp: str, include_definition: bool
+) -> dict[str, Any]:
     vs = r.value_set
     out: dict[str, Any] = {"resourceType": "ValueSet"}
     if vs.get("id"):
@@ -154,8 +178,12 @@ def expansion(r: ExpandResult, identifier: str, timestamp: str, include_definiti
         out["status"] = "active"
     if include_definition and "compose" in vs:
         out["compose"] = vs["compose"]
-    exp: dict[str, Any] = {"identifier": identifier, "timestamp": timestamp, "total": r.total,
-                           "offset": r.offset}
+    exp: dict[str, Any] = {
+        "identifier": identifier,
+        "timestamp": timestamp,
+        "total": r.total,
+        "offset": r.offset,
+    }
     exp["parameter"] = [{"name": n, value_key(t): v} for n, t, v in r.parameters]
     if r.items:
         exp["contains"] = [_contains(i) for i in r.items]

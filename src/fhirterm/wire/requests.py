@@ -71,11 +71,41 @@ def cs_validate_request(
     )
 
 
-EXPAND = ("url", "valueSet", "valueSetVersion", "filter", "offset", "count", "activeOnly",
-          "includeDesignations", "includeDefinition", "excludeNested", "displayLanguage", "property",
-          "date", "context", "contextDirection", "excludeNotForUI", "excludePostCoordinated")
-VS_VALIDATE = ("url", "valueSet", "valueSetVersion", "code", "system", "systemVersion", "version",
-               "display", "coding", "codeableConcept", "displayLanguage", "abstract", "date", "context")
+EXPAND = (
+    "url",
+    "valueSet",
+    "valueSetVersion",
+    "filter",
+    "offset",
+    "count",
+    "activeOnly",
+    "includeDesignations",
+    "includeDefinition",
+    "excludeNested",
+    "displayLanguage",
+    "property",
+    "date",
+    "context",
+    "contextDirection",
+    "excludeNotForUI",
+    "excludePostCoordinated",
+)
+VS_VALIDATE = (
+    "url",
+    "valueSet",
+    "valueSetVersion",
+    "code",
+    "system",
+    "systemVersion",
+    "version",
+    "display",
+    "coding",
+    "codeableConcept",
+    "displayLanguage",
+    "abstract",
+    "date",
+    "context",
+)
 SUBSUMES = ("codeA", "codeB", "system", "version", "codingA", "codingB")
 
 
@@ -87,49 +117,75 @@ def _resource(p: Params, name: str, resource_type: str) -> dict[str, Any] | None
         raise InvalidRequest(f"Parameter '{name}' may appear once", expression=name)
     t, v = vals[0]
     if t != "resource" or not isinstance(v, dict) or v.get("resourceType") != resource_type:
-        raise InvalidRequest(f"Parameter '{name}' must be a {resource_type} resource (in a POST body)",
-                             expression=name)
+        raise InvalidRequest(
+            f"Parameter '{name}' must be a {resource_type} resource (in a POST body)",
+            expression=name,
+        )
     return v
 
 
-def expand_request(p: Params, limit: int, fixed: tuple[str, str | None] | None = None) -> ExpandRequest:
+def expand_request(
+    p: Params, limit: int, fixed: tuple[str, str | None] | None = None
+) -> ExpandRequest:
     """$expand parameters; ``fixed`` (url, version) at instance level."""
     p.check(EXPAND, "ValueSet/$expand")
     url, version = p.text("url"), p.text("valueSetVersion")
     if fixed is not None:
         if url and url != fixed[0]:
-            raise InvalidRequest(f"url '{url}' is not the value set named in the path", expression="url")
+            raise InvalidRequest(
+                f"url '{url}' is not the value set named in the path", expression="url"
+            )
         url, version = fixed[0], version or fixed[1]
     for unsupported in ("context", "contextDirection"):
         if p.all(unsupported):
-            raise InvalidRequest(f"Parameter '{unsupported}' is not supported by this server",
-                                 expression=unsupported)
+            raise InvalidRequest(
+                f"Parameter '{unsupported}' is not supported by this server", expression=unsupported
+            )
     return ExpandRequest(
-        url=url, value_set=_resource(p, "valueSet", "ValueSet"), value_set_version=version,
-        filter=p.text("filter"), offset=p.integer("offset") or 0, count=p.integer("count"),
-        active_only=bool(p.flag("activeOnly")), include_designations=bool(p.flag("includeDesignations")),
+        url=url,
+        value_set=_resource(p, "valueSet", "ValueSet"),
+        value_set_version=version,
+        filter=p.text("filter"),
+        offset=p.integer("offset") or 0,
+        count=p.integer("count"),
+        active_only=bool(p.flag("activeOnly")),
+        include_designations=bool(p.flag("includeDesignations")),
         include_definition=bool(p.flag("includeDefinition")),
         exclude_nested=p.flag("excludeNested") is not False,
-        display_language=p.text("displayLanguage"), properties=p.texts("property"), limit=limit,
+        display_language=p.text("displayLanguage"),
+        properties=p.texts("property"),
+        limit=limit,
     )
 
 
-def vs_validate_request(p: Params, fixed: tuple[str, str | None] | None = None) -> VSValidateRequest:
+def vs_validate_request(
+    p: Params, fixed: tuple[str, str | None] | None = None
+) -> VSValidateRequest:
     """ValueSet/$validate-code parameters; ``fixed`` (url, version) at instance level."""
     p.check(VS_VALIDATE, "ValueSet/$validate-code")
     url, version = p.text("url"), p.text("valueSetVersion")
     if fixed is not None:
         if url and url != fixed[0]:
-            raise InvalidRequest(f"url '{url}' is not the value set named in the path", expression="url")
+            raise InvalidRequest(
+                f"url '{url}' is not the value set named in the path", expression="url"
+            )
         url, version = fixed[0], version or fixed[1]
     if p.all("context"):
-        raise InvalidRequest("Parameter 'context' is not supported by this server", expression="context")
+        raise InvalidRequest(
+            "Parameter 'context' is not supported by this server", expression="context"
+        )
     return VSValidateRequest(
-        url=url, value_set=_resource(p, "valueSet", "ValueSet"), value_set_version=version,
-        code=p.text("code"), system=p.text("system"),
-        system_version=p.text("systemVersion") or p.text("version"), display=p.text("display"),
-        coding=p.coding("coding"), codeable_concept=p.codeable_concept("codeableConcept"),
-        display_language=p.text("displayLanguage"), abstract=p.flag("abstract") is not False,
+        url=url,
+        value_set=_resource(p, "valueSet", "ValueSet"),
+        value_set_version=version,
+        code=p.text("code"),
+        system=p.text("system"),
+        system_version=p.text("systemVersion") or p.text("version"),
+        display=p.text("display"),
+        coding=p.coding("coding"),
+        codeable_concept=p.codeable_concept("codeableConcept"),
+        display_language=p.text("displayLanguage"),
+        abstract=p.flag("abstract") is not False,
     )
 
 
@@ -138,8 +194,15 @@ def subsumes_request(p: Params, fixed: tuple[str, str | None] | None = None) -> 
     system, version = p.text("system"), p.text("version")
     if fixed is not None:
         if system and system != fixed[0]:
-            raise InvalidRequest(f"system '{system}' is not the code system named in the path",
-                                 expression="system")
+            raise InvalidRequest(
+                f"system '{system}' is not the code system named in the path", expression="system"
+            )
         system, version = fixed[0], version or fixed[1]
-    return SubsumesRequest(code_a=p.text("codeA"), code_b=p.text("codeB"), system=system, version=version,
-                           coding_a=p.coding("codingA"), coding_b=p.coding("codingB"))
+    return SubsumesRequest(
+        code_a=p.text("codeA"),
+        code_b=p.text("codeB"),
+        system=system,
+        version=version,
+        coding_a=p.coding("codingA"),
+        coding_b=p.coding("codingB"),
+    )
