@@ -31,14 +31,19 @@ class Registry:
 
     code_systems: dict[str, dict[str, CodeSystemIndex]] = field(default_factory=dict)
     resources: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Indexes the operations derive from the content on first use (e.g. map links
+    # by source code); emptied whenever content is added.
+    derived: dict[str, Any] = field(default_factory=dict)
 
     def add_code_system(self, cs: CodeSystemIndex) -> None:
         """Register one code system version (a later one with the same url|version wins)."""
         self.code_systems.setdefault(cs.info.url, {})[cs.info.version or ""] = cs
+        self.derived.clear()
 
     def add_resource(self, resource: dict[str, Any]) -> None:
         """Register a ValueSet, ConceptMap or other canonical resource by type and id."""
         self.resources[(resource["resourceType"], resource["id"])] = resource
+        self.derived.clear()
 
     def versions(self, url: str) -> list[str]:
         """Known versions of a code system, newest first."""

@@ -6,6 +6,7 @@ from ..errors import CodeNotFound, InvalidRequest
 from ..index import CodeSystemIndex
 from ..model import Concept, Property
 from ..registry import Registry
+from .translate import related
 from .types import LookupRequest, LookupResult
 
 # Properties $lookup can always return, beside those the code system defines.
@@ -122,6 +123,11 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
     if want("inactive") and (want_all is False or concept.inactive):
         props.append(Property("inactive", "boolean", concept.inactive))
     props.extend(p for p in concept.properties if want(p.code))
+    for prop, m in related(registry, cs.info.url, concept.code):
+        if want(prop):
+            coding = {k: v for k, v in (("system", m.concept.system), ("code", m.concept.code),
+                                        ("display", m.concept.display)) if v}
+            props.append(Property(prop, "Coding", coding, description=m.comment))
     if want("sibling") and _has_editorial_siblings(cs):
         props.extend(
             Property("sibling", "code", s, description=_display(cs, s))

@@ -22,6 +22,7 @@ from ..errors import InvalidRequest, NotFound
 from ..operations.expand import ExpandRequest, expand
 from ..operations.lookup import lookup
 from ..operations.subsumes import subsumes
+from ..operations.translate import translate
 from ..operations.validate_code import validate_code
 from ..operations.vs_validate import validate_vs_code
 from ..registry import Registry
@@ -32,6 +33,7 @@ from ..wire.requests import (
     expand_request,
     lookup_request,
     subsumes_request,
+    translate_request,
     vs_validate_request,
 )
 from . import errors
@@ -224,6 +226,25 @@ def fhir_blueprint(name: str = "fhir") -> Blueprint:
     @bp.get("/ValueSet")
     def vs_search() -> Response:
         return _search("ValueSet")
+
+    @bp.route("/ConceptMap/$translate", methods=["GET", "POST"])
+    def cm_translate() -> Response:
+        return fhir_response(render.translate(translate(state().registry, translate_request(read_params()))))
+
+    @bp.route("/ConceptMap/<id_>/$translate", methods=["GET", "POST"])
+    def cm_translate_instance(id_: str) -> Response:
+        cm = _resource("ConceptMap", id_)
+        req = translate_request(read_params(), (cm["url"], cm.get("version")))
+        return fhir_response(render.translate(translate(state().registry, req)))
+
+    @bp.get("/ConceptMap/<id_>")
+    def cm_read(id_: str) -> Response:
+        wparams.from_query(request.args.items(multi=True)).check((), "ConceptMap read")
+        return fhir_response(_resource("ConceptMap", id_))
+
+    @bp.get("/ConceptMap")
+    def cm_search() -> Response:
+        return _search("ConceptMap")
 
     @bp.get("/CodeSystem/<id_>")
     def cs_read(id_: str) -> Response:

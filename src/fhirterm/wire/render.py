@@ -6,6 +6,7 @@ from typing import Any
 
 from ..model import Designation, Property
 from ..operations.expand import ExpandResult, ExpansionItem
+from ..operations.translate import TranslateResult
 from ..operations.types import Issue, LookupResult, ValidateCodeResult
 
 TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"
@@ -193,3 +194,23 @@ def expansion(
 
 def subsumes(outcome: str) -> dict[str, Any]:
     return parameters([{"name": "outcome", "valueCode": outcome}])
+
+
+def translate(r: TranslateResult) -> dict[str, Any]:
+    out: list[dict[str, Any]] = [{"name": "result", "valueBoolean": r.result}]
+    if r.message:
+        out.append({"name": "message", "valueString": r.message})
+    for m in r.matches:
+        c = m.concept
+        parts: list[dict[str, Any]] = [
+            {"name": "equivalence", "valueCode": m.equivalence},
+            {"name": "concept", "valueCoding": {k: v for k, v in (("system", c.system), ("version", c.version),
+                                                                  ("code", c.code), ("display", c.display)) if v}},
+            {"name": "source", "valueUri": m.source},
+        ]
+        if m.comment:
+            parts.append({"name": "comment", "valueString": m.comment})
+        if m.link_source:
+            parts.append({"name": "reference", "valueUri": m.link_source})
+        out.append({"name": "match", "part": parts})
+    return parameters(out)

@@ -7,6 +7,7 @@ from typing import Any
 from ..errors import InvalidRequest
 from ..operations.expand import ExpandRequest
 from ..operations.subsumes import SubsumesRequest
+from ..operations.translate import TranslateRequest
 from ..operations.types import LookupRequest, ValidateCodeRequest
 from ..operations.vs_validate import VSValidateRequest
 from .params import Params
@@ -205,4 +206,26 @@ def subsumes_request(p: Params, fixed: tuple[str, str | None] | None = None) -> 
         version=version,
         coding_a=p.coding("codingA"),
         coding_b=p.coding("codingB"),
+    )
+
+
+TRANSLATE = ("url", "conceptMap", "conceptMapVersion", "system", "code", "version", "coding", "codeableConcept",
+             "source", "target", "targetsystem", "reverse", "dependency")
+
+
+def translate_request(p: Params, fixed: tuple[str, str | None] | None = None) -> TranslateRequest:
+    """ConceptMap/$translate parameters (R4 names); ``fixed`` (url, version) at instance level."""
+    p.check(TRANSLATE, "ConceptMap/$translate")
+    if p.all("dependency"):
+        raise InvalidRequest("Parameter 'dependency' is not supported by this server", expression="dependency")
+    url, version = p.text("url"), p.text("conceptMapVersion")
+    if fixed is not None:
+        if url and url != fixed[0]:
+            raise InvalidRequest(f"url '{url}' is not the concept map named in the path", expression="url")
+        url, version = fixed[0], version or fixed[1]
+    return TranslateRequest(
+        url=url, concept_map=_resource(p, "conceptMap", "ConceptMap"), concept_map_version=version,
+        system=p.text("system"), code=p.text("code"), version=p.text("version"), coding=p.coding("coding"),
+        codeable_concept=p.codeable_concept("codeableConcept"), source=p.text("source"), target=p.text("target"),
+        target_system=p.text("targetsystem"), reverse=bool(p.flag("reverse")),
     )

@@ -1,0 +1,162 @@
+"""ConceptMap $translate: https://hl7.org/fhir/R4/conceptmap-operation-translate.html
+
+Maps are read as R4 (``equivalence``) or R5 (``relationship``) JSON. Every
+match is returned with its equivalence, comment and the map it came from;
+``reverse`` walks the map from target to source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InvalidRequest, NotFound
+from ..model import Coding
+from ..registry import Registry
+
+# R5 relationship -> R4 equivalence
+_R5_TO_R4 = {"related-to": "relatedto", "equivalent": "equivalent", "source-is-narrower-than-target": "narrower",
+             "source-is-broader-than-target": "wider", "not-related-to": "unmatched"}
+# equivalence seen from the other side
+_INVERSE = {"wider": "narrower", "narrower": "wider", "subsumes": "specializes", "specializes": "subsumes"}
+LINK_SOURCE = "http://fhirterm.org/fhir/StructureDefinition/link-source"
+
+
+@dataclass(frozen=True, slots=True)
+class TranslateRequest:
+    url: str | None = None
+    concept_map: dict[str, Any] | None = None
+    concept_map_version: str | None = None
+    system: str | None = None
+    code: str | None = None
+    version: str | None = None
+    coding: Coding | None = None
+    codeable_concept: tuple[Coding, ...] | None = None
+    source: str | None = None
+    target: str | None = None
+    target_system: str | None = None
+    reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    equivalence: str
+    concept: Coding
+    source: str  # the map's url
+    comment: str | None = None
+    link_source: str | None = None
+
+
+@dataclass(slots=True)
+class TranslateResult:
+    result: bool
+    message: str | None
+    matches: list[Match] = field(default_factory=list)
+
+
+def equivalence(target: dict[str, Any]) -> str:
+    if "equivalence" in target:
+        return str(target["equivalence"])
+    return _R5_TO_R4.get(str(target.get("relationship", "")), "relatedto")
+
+
+def _maps(registry: Registry, req: TranslateRequest) -> list[dict[str, Any]]:
+    if req.concept_map is not None:
+        return [req.concept_map]
+    if req.url:
+        cm = registry.canonical("ConceptMap", req.url, req.concept_map_version)
+        if cm is None:
+            raise NotFound(f"A definition for the ConceptMap '{req.url}' could not be found", expression="url")
+        return [cm]
+    maps = registry.resources_of("ConceptMap")
+    src_vs, tgt_vs = req.source, req.target
+
+    def scope(cm: dict[str, Any], key: str) -> str | None:
+        v = cm.get(f"{key}Uri") or cm.get(f"{key}Canonical") or cm.get(f"{key}Scope")
+        return str(v) if v is not None else None
+
+    if src_vs:
+        maps = [m for m in maps if scope(m, "source") == src_vs]
+    if tgt_vs:
+        maps = [m for m in maps if scope(m, "target") == tgt_vs]
+    return maps
+
+
+def _match(url: str, g: dict[str, Any], el: dict[str, Any], t: dict[str, Any], reverse: bool) -> Match:
+    """One link of a map as a match, seen from the source (or from the target when ``reverse``)."""
+    eq = equivalence(t)
+    ls = next((e.get("valueUri") for e in t.get("extension", []) if e.get("url") == LINK_SOURCE), None)
+    if reverse:
+        return Match(_INVERSE.get(eq, eq), Coding(g.get("source"), el.get("code"), g.get("sourceVersion"),
+                                                  el.get("display")), url, t.get("comment"), ls)
+    return Match(eq, Coding(g.get("target"), t.get("code"), g.get("targetVersion"), t.get("display")),
+                 url, t.get("comment"), ls)
+
+
+def links(cm: dict[str, Any], system: str, code: str, reverse: bool = False) -> list[Match]:
+    """Matches of ``system|code`` in one map, forwards or in reverse."""
+    url = str(cm.get("url", ""))
+    out: list[Match] = []
+    for g in cm.get("group", []):
+        if g.get("target" if reverse else "source") != system:
+            continue
+        for el in g.get("element", []):
+            for t in el.get("target", []):
+                if (t.get("code") if reverse else el.get("code")) == code:
+                    out.append(_match(url, g, el, t, reverse))
+    return out
+
+
+def translate(registry: Registry, req: TranslateRequest) -> TranslateResult:
+    """Translate a code through the named map, or every map whose scope fits.
+
+    Raises InvalidRequest without a code (or with several forms of it),
+    NotFound for an unknown map.
+    """
+    forms = [x for x in (req.code, req.coding, req.codeable_concept) if x is not None]
+    if len(forms) != 1:
+        raise InvalidRequest("Send exactly one of code (with system), coding or codeableConcept", expression="code")
+    codings: list[Coding]
+    if req.codeable_concept is not None:
+        codings = list(req.codeable_concept)
+    elif req.coding is not None:
+        codings = [req.coding]
+    else:
+        codings = [Coding(req.system, req.code, req.version)]
+    for i, c in enumerate(codings):
+        if not c.system or not c.code:
+            raise InvalidRequest(f"The code to translate needs a system and a code (item {i})", expression="system")
+    matches: list[Match] = []
+    for cm in _maps(registry, req):
+        for c in codings:
+            assert c.system is not None and c.code is not None
+            for m in links(cm, c.system, c.code, req.reverse):
+                if req.target_system and m.concept.system != req.target_system:
+                    continue
+                matches.append(m)
+    ok = any(m.equivalence not in ("unmatched", "disjoint") for m in matches)
+    names = ", ".join(f"{c.system}#{c.code}" for c in codings)
+    message = None if ok else f"No translation found for {names}"
+    return TranslateResult(ok, message, matches)
+
+
+# Target systems whose links $lookup shows as a property of the source code.
+RELATED_PROPERTY = {"http://www.ama-assn.org/go/cpt": "related-cpt"}
+
+
+def related(registry: Registry, system: str, code: str) -> list[tuple[str, Match]]:
+    """(property code, match) for the links of ``system|code`` to systems in RELATED_PROPERTY."""
+    index: dict[tuple[str, str], list[tuple[str, Match]]] | None = registry.derived.get("related")
+    if index is None:
+        index = {}
+        for cm in registry.resources_of("ConceptMap"):
+            for g in cm.get("group", []):
+                prop = RELATED_PROPERTY.get(g.get("target", ""))
+                if prop is None:
+                    continue
+                for el in g.get("element", []):
+                    key = (g.get("source", ""), el.get("code", ""))
+                    for t in el.get("target", []):
+                        index.setdefault(key, []).append((prop, _match(str(cm.get("url", "")), g, el, t, False)))
+        registry.derived["related"] = index
+    return index.get((system, code), [])
