@@ -130,10 +130,10 @@ def test_citation_of_a_made_up_code_fails_the_load(tmp_path: Path) -> None:
     f = content / "editorial" / "icd10cm-m99.toml"
     text = f.read_text()
     assert "foramina is M99.74 (" in text
-    f.write_text(text.replace("foramina is M99.74 (", "foramina is M99.77 (", 1))
+    f.write_text(text.replace("foramina is M99.74 (", "foramina is M99.99 (", 1))
     with pytest.raises(ContentError) as e:
         load_registry(Settings(content_dir=content, cache_dir=None))
-    assert "'M99.77'" in e.value.message and e.value.source.endswith("icd10cm-m99.toml")
+    assert "'M99.99'" in e.value.message and e.value.source.endswith("icd10cm-m99.toml")
 
 
 def test_import_cpt_descriptors(tmp_path: Path) -> None:
