@@ -148,11 +148,12 @@ def compile_filter(cs: CodeSystemIndex, f: dict[str, Any], where: str) -> Filter
             )
         want = value == "true"
         return Filter(lambda c: bool(prop_values(c, prop)) == want)
-    values = {value} if op == "=" else {v.strip() for v in value.split(",")}
+    ordered = [value] if op == "=" else list(dict.fromkeys(v.strip() for v in value.split(",")))
+    values = set(ordered)
     if prop in ("concept", "code"):
         if op == "not-in":
             return Filter(lambda c: c.code not in values)
-        return Filter(lambda c: c.code in values, lambda: [v for v in values if v in cs.concepts])
+        return Filter(lambda c: c.code in values, lambda: [v for v in ordered if v in cs.concepts])
     if op == "not-in":
         return Filter(lambda c: not values.intersection(prop_values(c, prop)))
     return Filter(lambda c: bool(values.intersection(prop_values(c, prop))))
