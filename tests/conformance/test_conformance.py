@@ -1,0 +1,173 @@
+"""The tx-ecosystem suite against a real `fhirterm serve`; the pass count may only go up.
+
+Starts the server on a free port, runs every selected test (modes `general` plus the
+metadata tests) through the runner, writes `bench-results/conformance.json`, prints the
+per-suite counts, and fails when fewer tests pass than `baseline.json` records.
+
+Environment:
+  FHIRTERM_TX_TESTS            the suite folder (default ../shared/tx-ecosystem/tests)
+  FHIRTERM_CONFORMANCE_PATH    FHIR base path to test (default /r5; while /r5 answers 404,
+                               /r4 is tested instead, with R4 conversion, and said so)
+  FHIRTERM_TX_MODES            runner modes, comma-separated (default general)
+  FHIRTERM_UPDATE_BASELINE=1   rewrite baseline.json with the current counts (never lower)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .runner import Runner, print_summary, report
+from .suite import REPO, Suite
+
+pytestmark = pytest.mark.server
+
+BASELINE = Path(__file__).with_name("baseline.json")
+REPORT = REPO / "bench-results" / "conformance.json"
+START_BUDGET_S = 60
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as e:
+        return int(e.code)
+    except OSError:
+        return 0
+
+
+@pytest.fixture(scope="module")
+def suite() -> Suite:
+    s = Suite()
+    if not s.exists():
+        pytest.skip(f"tx-ecosystem suite not found at {s.folder} (set FHIRTERM_TX_TESTS)")
+    return s
+
+
+@pytest.fixture(scope="module")
+def server_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`fhirterm serve --workers 1` on a free port; yields http://127.0.0.1:PORT."""
+    port = _free_port()
+    tmp = tmp_path_factory.mktemp("conformance")
+    exe = shutil.which("fhirterm", path=str(Path(sys.executable).parent)) or shutil.which(
+        "fhirterm"
+    )
+    cmd = [exe] if exe else [sys.executable, "-m", "fhirterm.cli"]
+    cmd += ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    env = dict(
+        os.environ, FHIRTERM_CACHE_DIR=os.environ.get("FHIRTERM_TEST_CACHE", str(tmp / "cache"))
+    )
+    log = tmp / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    root = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_BUDGET_S
+        while _status(f"{root}/readyz") != 200:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(
+                    f"server not ready within {START_BUDGET_S} s:\n{log.read_text()[-3000:]}"
+                )
+            time.sleep(0.1)
+        yield root
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _endpoint(root: str) -> tuple[str, str, str]:
+    """(base URL, path, note): /r5 unless configured; /r4 while /r5 does not exist."""
+    path = os.environ.get("FHIRTERM_CONFORMANCE_PATH", "/r5").rstrip("/")
+    if path == "/r5" and _status(f"{root}/r5/metadata") == 404:
+        return (
+            f"{root}/r4",
+            "/r4",
+            "NOTE: /r5 answers 404, so the R4 endpoint /r4 is tested (R4 conversion)",
+        )
+    return f"{root}{path}", path, ""
+
+
+def _baseline() -> dict[str, Any]:
+    if BASELINE.is_file():
+        return dict(json.loads(BASELINE.read_text()))
+    return {"total_passed": 0, "per_suite": {}}
+
+
+def test_conformance_does_not_regress(
+    suite: Suite, server_root: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, path, note = _endpoint(server_root)
+    modes = frozenset(m for m in os.environ.get("FHIRTERM_TX_MODES", "general").split(",") if m)
+    try:  # the server says which FHIR version it speaks ($versions, else /metadata)
+        runner = Runner(base, suite, modes=modes, fhir_version="auto")
+    except RuntimeError:  # it cannot: go by the path
+        runner = Runner(base, suite, modes=modes, fhir_version="r4" if path.endswith("4") else "r5")
+    cases = runner.select()
+    t0 = time.perf_counter()
+    results = runner.run(cases)
+    seconds = time.perf_counter() - t0
+    doc = report(runner, results, seconds)
+    doc["endpoint"] = path
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(json.dumps(doc, indent=1, default=str) + "\n")
+
+    passed = doc["total"]["passed"]
+    current = {
+        "total_passed": passed,
+        "total_tests": len(results),
+        "per_suite": {name: c["passed"] for name, c in doc["perSuite"].items()},
+        "endpoint": path,
+        "fhirVersion": runner.version,
+        "modes": sorted(modes),
+        "passing": sorted(f"{r.suite}/{r.test}" for r in results if r.passed),
+    }
+    old = _baseline()
+    newly_failing = sorted(set(old.get("passing", [])) - set(current["passing"]))
+    with capsys.disabled():
+        print(f"\n{note}" if note else "")
+        print(
+            f"tx-ecosystem conformance at {base} (FHIR {runner.version}): {passed}/{len(results)} "
+            f"passed in {seconds:.1f} s (baseline {old['total_passed']}); report {REPORT}"
+        )
+        print_summary(results, verbose=False)
+        if newly_failing:
+            print(f"  passed in the baseline, failing now: {', '.join(newly_failing)}")
+    if newly_failing:
+        warnings.warn(
+            f"{len(newly_failing)} tests of the baseline fail now: {newly_failing[:10]}",
+            stacklevel=1,
+        )
+
+    if os.environ.get("FHIRTERM_UPDATE_BASELINE") == "1":
+        if passed < old["total_passed"]:
+            pytest.fail(f"refusing to lower the baseline from {old['total_passed']} to {passed}")
+        BASELINE.write_text(json.dumps(current, indent=1) + "\n")
+        return
+    assert passed >= old["total_passed"], (
+        f"conformance regressed: {passed} tests pass, the baseline is {old['total_passed']}; "
+        f"newly failing: {newly_failing[:20]}"
+    )
