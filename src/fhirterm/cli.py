@@ -91,8 +91,10 @@ def cmd_import_cpt(args: argparse.Namespace) -> int:
     out = apply_descriptors(base, descriptors, args.all)
     Path(args.out).write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2) + b"\n")
     replaced = sum(1 for c in base.get("concept", []) if c["code"] in descriptors)
-    print(f"read {len(descriptors)} descriptors; {replaced} of {len(base.get('concept', []))} fragment codes "
-          f"updated; wrote {len(out['concept'])} codes to {args.out}")
+    print(
+        f"read {len(descriptors)} descriptors; {replaced} of {len(base.get('concept', []))} fragment codes "
+        f"updated; wrote {len(out['concept'])} codes to {args.out}"
+    )
     return 0
 
 
@@ -139,11 +141,19 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("check", help="load and validate all content, print counts")
     content_opts(c)
     c.set_defaults(func=cmd_check)
-    i = sub.add_parser("import-cpt", help="load official CPT descriptors you hold (AMA licence) over the fragment")
-    i.add_argument("file", help="CSV/TSV with code and description columns, or an AMA LONGULT/MEDU/SHORTU file")
-    i.add_argument("--base", default="codesystems/cpt.json", help="the CPT CodeSystem to start from")
+    i = sub.add_parser(
+        "import-cpt", help="load official CPT descriptors you hold (AMA licence) over the fragment"
+    )
+    i.add_argument(
+        "file", help="CSV/TSV with code and description columns, or an AMA LONGULT/MEDU/SHORTU file"
+    )
+    i.add_argument(
+        "--base", default="codesystems/cpt.json", help="the CPT CodeSystem to start from"
+    )
     i.add_argument("--out", default="codesystems/cpt.json", help="where to write the result")
-    i.add_argument("--all", action="store_true", help="add every code of the file, not only the fragment's")
+    i.add_argument(
+        "--all", action="store_true", help="add every code of the file, not only the fragment's"
+    )
     i.set_defaults(func=cmd_import_cpt)
     args = parser.parse_args(argv)
     rc: int = args.func(args)

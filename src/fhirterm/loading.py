@@ -147,3 +147,32 @@ def load_registry(settings: Settings) -> Registry:
         elif settings.content_dir != Settings().content_dir:
             raise ContentError(str(content), "FHIRTERM_CONTENT_DIR", "is not a folder")
     return reg
+
+
+def overlay(registry: Registry, resources: list[dict[str, object]]) -> Registry:
+    """The registry for one request: ``resources`` (tx-resource) over the server's content.
+
+    CodeSystems go through the same parser as ``codesystems/``; ValueSets and
+    ConceptMaps without an id get one from their url. Raises ContentError
+    for a resource that cannot be used.
+    """
+    code_systems = []
+    others: list[dict[str, object]] = []
+    for i, res in enumerate(resources):
+        rt = res.get("resourceType")
+        if rt == "CodeSystem":
+            code_systems.append(fhir_json.parse_code_system(res, f"tx-resource[{i}]"))
+        elif rt in ("ValueSet", "ConceptMap"):
+            if not res.get("id"):
+                res = {
+                    **res,
+                    "id": f"tx-{i}-{hashlib.sha256(str(res.get('url')).encode()).hexdigest()[:12]}",
+                }
+            others.append(res)
+        else:
+            raise ContentError(
+                f"tx-resource[{i}]",
+                "resourceType",
+                f"expected CodeSystem, ValueSet or ConceptMap, found {rt!r}",
+            )
+    return registry.overlay(code_systems, others)

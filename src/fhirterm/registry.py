@@ -45,6 +45,22 @@ class Registry:
         self.resources[(resource["resourceType"], resource["id"])] = resource
         self.derived.clear()
 
+    def overlay(
+        self, code_systems: list[CodeSystemIndex], resources: list[dict[str, Any]]
+    ) -> Registry:
+        """A throwaway registry: this one's content with ``code_systems`` and ``resources`` on top.
+
+        Only the small url and id maps are copied; the code systems themselves
+        are shared, so nothing added here leaks into this registry or into
+        another request.
+        """
+        out = Registry({url: dict(v) for url, v in self.code_systems.items()}, dict(self.resources))
+        for cs in code_systems:
+            out.add_code_system(cs)
+        for r in resources:
+            out.add_resource(r)
+        return out
+
     def versions(self, url: str) -> list[str]:
         """Known versions of a code system, newest first."""
         return sorted(self.code_systems.get(url, {}), key=_version_key, reverse=True)

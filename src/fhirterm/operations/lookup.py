@@ -125,8 +125,15 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
     props.extend(p for p in concept.properties if want(p.code))
     for prop, m in related(registry, cs.info.url, concept.code):
         if want(prop):
-            coding = {k: v for k, v in (("system", m.concept.system), ("code", m.concept.code),
-                                        ("display", m.concept.display)) if v}
+            coding = {
+                k: v
+                for k, v in (
+                    ("system", m.concept.system),
+                    ("code", m.concept.code),
+                    ("display", m.concept.display),
+                )
+                if v
+            }
             props.append(Property(prop, "Coding", coding, description=m.comment))
     if want("sibling") and _has_editorial_siblings(cs):
         props.extend(

@@ -15,10 +15,20 @@ from ..model import Coding
 from ..registry import Registry
 
 # R5 relationship -> R4 equivalence
-_R5_TO_R4 = {"related-to": "relatedto", "equivalent": "equivalent", "source-is-narrower-than-target": "narrower",
-             "source-is-broader-than-target": "wider", "not-related-to": "unmatched"}
+_R5_TO_R4 = {
+    "related-to": "relatedto",
+    "equivalent": "equivalent",
+    "source-is-narrower-than-target": "narrower",
+    "source-is-broader-than-target": "wider",
+    "not-related-to": "unmatched",
+}
 # equivalence seen from the other side
-_INVERSE = {"wider": "narrower", "narrower": "wider", "subsumes": "specializes", "specializes": "subsumes"}
+_INVERSE = {
+    "wider": "narrower",
+    "narrower": "wider",
+    "subsumes": "specializes",
+    "specializes": "subsumes",
+}
 LINK_SOURCE = "http://fhirterm.org/fhir/StructureDefinition/link-source"
 
 
@@ -66,7 +76,9 @@ def _maps(registry: Registry, req: TranslateRequest) -> list[dict[str, Any]]:
     if req.url:
         cm = registry.canonical("ConceptMap", req.url, req.concept_map_version)
         if cm is None:
-            raise NotFound(f"A definition for the ConceptMap '{req.url}' could not be found", expression="url")
+            raise NotFound(
+                f"A definition for the ConceptMap '{req.url}' could not be found", expression="url"
+            )
         return [cm]
     maps = registry.resources_of("ConceptMap")
     src_vs, tgt_vs = req.source, req.target
@@ -82,15 +94,29 @@ def _maps(registry: Registry, req: TranslateRequest) -> list[dict[str, Any]]:
     return maps
 
 
-def _match(url: str, g: dict[str, Any], el: dict[str, Any], t: dict[str, Any], reverse: bool) -> Match:
+def _match(
+    url: str, g: dict[str, Any], el: dict[str, Any], t: dict[str, Any], reverse: bool
+) -> Match:
     """One link of a map as a match, seen from the source (or from the target when ``reverse``)."""
     eq = equivalence(t)
-    ls = next((e.get("valueUri") for e in t.get("extension", []) if e.get("url") == LINK_SOURCE), None)
+    ls = next(
+        (e.get("valueUri") for e in t.get("extension", []) if e.get("url") == LINK_SOURCE), None
+    )
     if reverse:
-        return Match(_INVERSE.get(eq, eq), Coding(g.get("source"), el.get("code"), g.get("sourceVersion"),
-                                                  el.get("display")), url, t.get("comment"), ls)
-    return Match(eq, Coding(g.get("target"), t.get("code"), g.get("targetVersion"), t.get("display")),
-                 url, t.get("comment"), ls)
+        return Match(
+            _INVERSE.get(eq, eq),
+            Coding(g.get("source"), el.get("code"), g.get("sourceVersion"), el.get("display")),
+            url,
+            t.get("comment"),
+            ls,
+        )
+    return Match(
+        eq,
+        Coding(g.get("target"), t.get("code"), g.get("targetVersion"), t.get("display")),
+        url,
+        t.get("comment"),
+        ls,
+    )
 
 
 def links(cm: dict[str, Any], system: str, code: str, reverse: bool = False) -> list[Match]:
@@ -115,7 +141,9 @@ def translate(registry: Registry, req: TranslateRequest) -> TranslateResult:
     """
     forms = [x for x in (req.code, req.coding, req.codeable_concept) if x is not None]
     if len(forms) != 1:
-        raise InvalidRequest("Send exactly one of code (with system), coding or codeableConcept", expression="code")
+        raise InvalidRequest(
+            "Send exactly one of code (with system), coding or codeableConcept", expression="code"
+        )
     codings: list[Coding]
     if req.codeable_concept is not None:
         codings = list(req.codeable_concept)
@@ -125,7 +153,9 @@ def translate(registry: Registry, req: TranslateRequest) -> TranslateResult:
         codings = [Coding(req.system, req.code, req.version)]
     for i, c in enumerate(codings):
         if not c.system or not c.code:
-            raise InvalidRequest(f"The code to translate needs a system and a code (item {i})", expression="system")
+            raise InvalidRequest(
+                f"The code to translate needs a system and a code (item {i})", expression="system"
+            )
     matches: list[Match] = []
     for cm in _maps(registry, req):
         for c in codings:
@@ -157,6 +187,8 @@ def related(registry: Registry, system: str, code: str) -> list[tuple[str, Match
                 for el in g.get("element", []):
                     key = (g.get("source", ""), el.get("code", ""))
                     for t in el.get("target", []):
-                        index.setdefault(key, []).append((prop, _match(str(cm.get("url", "")), g, el, t, False)))
+                        index.setdefault(key, []).append(
+                            (prop, _match(str(cm.get("url", "")), g, el, t, False))
+                        )
         registry.derived["related"] = index
     return index.get((system, code), [])

@@ -28,8 +28,14 @@ from ..errors import ContentError
 
 CODE = re.compile(r"^[0-9]{4}[0-9FTUM]$")
 CODE_COLUMNS = ("code", "cpt_code", "cpt", "hcpcs")
-TEXT_COLUMNS = ("description", "descriptor", "long_description", "long_descriptor", "short_description",
-                "display")
+TEXT_COLUMNS = (
+    "description",
+    "descriptor",
+    "long_description",
+    "long_descriptor",
+    "short_description",
+    "display",
+)
 
 
 def read_descriptors(path: Path) -> dict[str, str]:
@@ -42,7 +48,9 @@ def read_descriptors(path: Path) -> dict[str, str]:
     first = text.splitlines()[0] if text.strip() else ""
     out: dict[str, str] = {}
     delim = "\t" if "\t" in first else ","
-    header = [h.strip().lower().replace(" ", "_") for h in next(csv.reader([first], delimiter=delim))]
+    header = [
+        h.strip().lower().replace(" ", "_") for h in next(csv.reader([first], delimiter=delim))
+    ]
     code_col = next((header.index(c) for c in CODE_COLUMNS if c in header), None)
     text_col = next((header.index(c) for c in TEXT_COLUMNS if c in header), None)
     if code_col is not None and text_col is not None:
@@ -55,12 +63,18 @@ def read_descriptors(path: Path) -> dict[str, str]:
             if m:
                 out[m.group(1)] = " ".join(m.group(2).split())
     if not out:
-        raise ContentError(str(path), "file", "no CPT codes found: expected a CSV/TSV with code and description "
-                                              "columns, or lines of a five-character code and its descriptor")
+        raise ContentError(
+            str(path),
+            "file",
+            "no CPT codes found: expected a CSV/TSV with code and description "
+            "columns, or lines of a five-character code and its descriptor",
+        )
     return out
 
 
-def apply_descriptors(code_system: dict[str, Any], descriptors: dict[str, str], all_codes: bool) -> dict[str, Any]:
+def apply_descriptors(
+    code_system: dict[str, Any], descriptors: dict[str, str], all_codes: bool
+) -> dict[str, Any]:
     """A copy of the CPT CodeSystem with official displays; ``all_codes`` adds every code of the file.
 
     The copy is marked as holding the licensee's descriptors (no longer the
@@ -73,8 +87,12 @@ def apply_descriptors(code_system: dict[str, Any], descriptors: dict[str, str], 
         if c["code"] in descriptors:
             c["display"] = descriptors[c["code"]]
     if all_codes:
-        concepts += [{"code": k, "display": v} for k, v in sorted(descriptors.items()) if k not in have]
+        concepts += [
+            {"code": k, "display": v} for k, v in sorted(descriptors.items()) if k not in have
+        ]
     cs["concept"] = concepts
-    cs["description"] = ("CPT with official AMA descriptors loaded by a licensed user with fhirterm import-cpt. "
-                         "Not for redistribution.")
+    cs["description"] = (
+        "CPT with official AMA descriptors loaded by a licensed user with fhirterm import-cpt. "
+        "Not for redistribution."
+    )
     return cs

@@ -14,8 +14,10 @@ from typing import Any
 from ..errors import InvalidRequest
 from ..model import Coding
 
-# Query parameters that belong to the HTTP exchange, not to the operation.
-GENERAL = frozenset({"_format", "_pretty"})
+# Parameters that belong to the exchange, not to one operation: the format,
+# and ``uuid``, a client's identifier for the request (the HL7 test suite
+# sends one with every request), which the server logs.
+GENERAL = frozenset({"_format", "_pretty", "uuid"})
 
 
 @dataclass(slots=True)
@@ -29,6 +31,13 @@ class Params:
 
     items: list[tuple[str, str, Any]] = field(default_factory=list)
     from_query: bool = False
+
+    def take(self, name: str) -> list[tuple[str, Any]]:
+        """Remove every ``name`` parameter and return their (type, value) pairs."""
+        taken = [(t, v) for n, t, v in self.items if n == name]
+        if taken:
+            self.items = [it for it in self.items if it[0] != name]
+        return taken
 
     def names(self) -> set[str]:
         return {n for n, _, _ in self.items}

@@ -136,7 +136,7 @@ VS_META = (
 )
 
 
-def _contains(i: ExpansionItem) -> dict[str, Any]:
+def _contains(i: ExpansionItem, r5: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"system": i.system}
     if i.version:
         out["version"] = i.version
@@ -152,7 +152,9 @@ def _contains(i: ExpansionItem) -> dict[str, Any]:
             {k: v for k, v in (("language", d.language), ("use", d.use), ("value", d.value)) if v}
             for d in i.designations
         ]
-    if i.properties:
+    if i.properties and r5:
+        out["property"] = [{"code": p.code, value_key(p.type): p.value} for p in i.properties]
+    elif i.properties:
         # R4 has no contains.property: the R5 element travels as its cross-version extension.
         out["extension"] = [
             {
@@ -168,7 +170,7 @@ def _contains(i: ExpansionItem) -> dict[str, Any]:
 
 
 def expansion(
-    r: ExpandResult, identifier: str, timestamp: str, include_definition: bool
+    r: ExpandResult, identifier: str, timestamp: str, include_definition: bool, r5: bool = False
 ) -> dict[str, Any]:
     vs = r.value_set
     out: dict[str, Any] = {"resourceType": "ValueSet"}
@@ -187,7 +189,7 @@ def expansion(
     }
     exp["parameter"] = [{"name": n, value_key(t): v} for n, t, v in r.parameters]
     if r.items:
-        exp["contains"] = [_contains(i) for i in r.items]
+        exp["contains"] = [_contains(i, r5) for i in r.items]
     out["expansion"] = exp
     return out
 
@@ -196,18 +198,53 @@ def subsumes(outcome: str) -> dict[str, Any]:
     return parameters([{"name": "outcome", "valueCode": outcome}])
 
 
-def translate(r: TranslateResult) -> dict[str, Any]:
+R4_TO_R5_RELATIONSHIP = {
+    "relatedto": "related-to",
+    "equivalent": "equivalent",
+    "equal": "equivalent",
+    "wider": "source-is-narrower-than-target",
+    "subsumes": "source-is-narrower-than-target",
+    "narrower": "source-is-broader-than-target",
+    "specializes": "source-is-broader-than-target",
+    "unmatched": "not-related-to",
+    "disjoint": "not-related-to",
+    "inexact": "related-to",
+}
+
+
+def translate(r: TranslateResult, r5: bool = False) -> dict[str, Any]:
+    """R4: match.equivalence and match.source; R5: match.relationship and match.originMap."""
     out: list[dict[str, Any]] = [{"name": "result", "valueBoolean": r.result}]
     if r.message:
         out.append({"name": "message", "valueString": r.message})
     for m in r.matches:
         c = m.concept
-        parts: list[dict[str, Any]] = [
-            {"name": "equivalence", "valueCode": m.equivalence},
-            {"name": "concept", "valueCoding": {k: v for k, v in (("system", c.system), ("version", c.version),
-                                                                  ("code", c.code), ("display", c.display)) if v}},
-            {"name": "source", "valueUri": m.source},
-        ]
+        coding = {
+            k: v
+            for k, v in (
+                ("system", c.system),
+                ("version", c.version),
+                ("code", c.code),
+                ("display", c.display),
+            )
+            if v
+        }
+        parts: list[dict[str, Any]] = (
+            [
+                {
+                    "name": "relationship",
+                    "valueCode": R4_TO_R5_RELATIONSHIP.get(m.equivalence, "related-to"),
+                },
+                {"name": "concept", "valueCoding": coding},
+                {"name": "originMap", "valueCanonical": m.source},
+            ]
+            if r5
+            else [
+                {"name": "equivalence", "valueCode": m.equivalence},
+                {"name": "concept", "valueCoding": coding},
+                {"name": "source", "valueUri": m.source},
+            ]
+        )
         if m.comment:
             parts.append({"name": "comment", "valueString": m.comment})
         if m.link_source:

@@ -209,23 +209,92 @@ def subsumes_request(p: Params, fixed: tuple[str, str | None] | None = None) -> 
     )
 
 
-TRANSLATE = ("url", "conceptMap", "conceptMapVersion", "system", "code", "version", "coding", "codeableConcept",
-             "source", "target", "targetsystem", "reverse", "dependency")
+TRANSLATE = (
+    "url",
+    "conceptMap",
+    "conceptMapVersion",
+    "system",
+    "code",
+    "version",
+    "coding",
+    "codeableConcept",
+    "source",
+    "target",
+    "targetsystem",
+    "reverse",
+    "dependency",
+)
+TRANSLATE_R5 = (
+    "url",
+    "conceptMap",
+    "conceptMapVersion",
+    "sourceCode",
+    "sourceSystem",
+    "sourceVersion",
+    "sourceCoding",
+    "sourceCodeableConcept",
+    "targetCode",
+    "targetCoding",
+    "targetCodeableConcept",
+    "targetSystem",
+    "sourceScope",
+    "targetScope",
+    "dependency",
+    "system",
+)
 
 
-def translate_request(p: Params, fixed: tuple[str, str | None] | None = None) -> TranslateRequest:
-    """ConceptMap/$translate parameters (R4 names); ``fixed`` (url, version) at instance level."""
-    p.check(TRANSLATE, "ConceptMap/$translate")
+def translate_request(
+    p: Params, fixed: tuple[str, str | None] | None = None, r5: bool = False
+) -> TranslateRequest:
+    """ConceptMap/$translate parameters (R4 or R5 names); ``fixed`` (url, version) at instance level.
+
+    R5 says the direction by the names: ``source*`` translates forwards,
+    ``target*`` (a code to find as a target) in reverse.
+    """
+    p.check(TRANSLATE_R5 if r5 else TRANSLATE, "ConceptMap/$translate")
     if p.all("dependency"):
-        raise InvalidRequest("Parameter 'dependency' is not supported by this server", expression="dependency")
+        raise InvalidRequest(
+            "Parameter 'dependency' is not supported by this server", expression="dependency"
+        )
     url, version = p.text("url"), p.text("conceptMapVersion")
     if fixed is not None:
         if url and url != fixed[0]:
-            raise InvalidRequest(f"url '{url}' is not the concept map named in the path", expression="url")
+            raise InvalidRequest(
+                f"url '{url}' is not the concept map named in the path", expression="url"
+            )
         url, version = fixed[0], version or fixed[1]
+    cm = _resource(p, "conceptMap", "ConceptMap")
+    if not r5:
+        return TranslateRequest(
+            url=url,
+            concept_map=cm,
+            concept_map_version=version,
+            system=p.text("system"),
+            code=p.text("code"),
+            version=p.text("version"),
+            coding=p.coding("coding"),
+            codeable_concept=p.codeable_concept("codeableConcept"),
+            source=p.text("source"),
+            target=p.text("target"),
+            target_system=p.text("targetsystem"),
+            reverse=bool(p.flag("reverse")),
+        )
+    reverse = any(p.all(n) for n in ("targetCode", "targetCoding", "targetCodeableConcept"))
+    side = "target" if reverse else "source"
     return TranslateRequest(
-        url=url, concept_map=_resource(p, "conceptMap", "ConceptMap"), concept_map_version=version,
-        system=p.text("system"), code=p.text("code"), version=p.text("version"), coding=p.coding("coding"),
-        codeable_concept=p.codeable_concept("codeableConcept"), source=p.text("source"), target=p.text("target"),
-        target_system=p.text("targetsystem"), reverse=bool(p.flag("reverse")),
+        url=url,
+        concept_map=cm,
+        concept_map_version=version,
+        system=p.text("sourceSystem") or p.text("system")
+        if not reverse
+        else p.text("targetSystem"),
+        code=p.text(f"{side}Code"),
+        version=p.text("sourceVersion") if not reverse else None,
+        coding=p.coding(f"{side}Coding"),
+        codeable_concept=p.codeable_concept(f"{side}CodeableConcept"),
+        source=p.text("sourceScope"),
+        target=p.text("targetScope"),
+        target_system=None if reverse else p.text("targetSystem"),
+        reverse=reverse,
     )

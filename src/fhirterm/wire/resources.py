@@ -111,23 +111,38 @@ def bundle(entries: list[dict[str, Any]], base: str, self_link: str) -> dict[str
 
 OPERATIONS = (
     ("lookup", "CodeSystem", "http://hl7.org/fhir/OperationDefinition/CodeSystem-lookup"),
-    ("validate-code", "CodeSystem", "http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code"),
+    (
+        "validate-code",
+        "CodeSystem",
+        "http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code",
+    ),
     ("subsumes", "CodeSystem", "http://hl7.org/fhir/OperationDefinition/CodeSystem-subsumes"),
     ("expand", "ValueSet", "http://hl7.org/fhir/OperationDefinition/ValueSet-expand"),
     ("validate-code", "ValueSet", "http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code"),
     ("translate", "ConceptMap", "http://hl7.org/fhir/OperationDefinition/ConceptMap-translate"),
 )
-SEARCH_PARAMS = (("url", "uri"), ("version", "token"), ("name", "string"), ("title", "string"),
-                 ("status", "token"), ("_id", "token"))
+SEARCH_PARAMS = (
+    ("url", "uri"),
+    ("version", "token"),
+    ("name", "string"),
+    ("title", "string"),
+    ("status", "token"),
+    ("_id", "token"),
+)
 
 
-def capability_statement(base: str, code_systems: list[CodeSystemIndex], date: str) -> dict[str, Any]:
-    resources_ = [{
-        "type": rt,
-        "interaction": [{"code": "read"}, {"code": "search-type"}],
-        "searchParam": [{"name": n, "type": t} for n, t in SEARCH_PARAMS],
-        "operation": [{"name": n, "definition": d} for n, r, d in OPERATIONS if r == rt],
-    } for rt in ("CodeSystem", "ValueSet", "ConceptMap")]
+def capability_statement(
+    base: str, code_systems: list[CodeSystemIndex], date: str, fhir_version: str = "4.0.1"
+) -> dict[str, Any]:
+    resources_ = [
+        {
+            "type": rt,
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": [{"name": n, "type": t} for n, t in SEARCH_PARAMS],
+            "operation": [{"name": n, "definition": d} for n, r, d in OPERATIONS if r == rt],
+        }
+        for rt in ("CodeSystem", "ValueSet", "ConceptMap")
+    ]
     return {
         "resourceType": "CapabilityStatement",
         "id": "fhirterm",
@@ -141,13 +156,15 @@ def capability_statement(base: str, code_systems: list[CodeSystemIndex], date: s
         "instantiates": ["http://hl7.org/fhir/CapabilityStatement/terminology-server"],
         "software": {"name": "fhirterm", "version": __version__},
         "implementation": {"description": "fhirterm FHIR terminology server", "url": base},
-        "fhirVersion": "4.0.1",
+        "fhirVersion": fhir_version,
         "format": ["application/fhir+json", "json"],
-        "rest": [{
-            "mode": "server",
-            "resource": resources_,
-            "operation": [{"name": n, "definition": d} for n, _, d in OPERATIONS],
-        }],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": resources_,
+                "operation": [{"name": n, "definition": d} for n, _, d in OPERATIONS],
+            }
+        ],
     }
 
 
