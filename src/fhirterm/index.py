@@ -6,7 +6,7 @@ meaning of a lookup or a validation lives in ``fhirterm.operations``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 
 from .model import CodeSystemInfo, Concept, Grouping
@@ -28,7 +28,7 @@ class CodeSystemIndex:
     """
 
     info: CodeSystemInfo
-    concepts: dict[str, Concept]
+    concepts: MutableMapping[str, Concept]  # a dict, or packed records (fhirterm.packed)
     roots: tuple[str, ...] = ()
     groupings: dict[str, Grouping] = field(default_factory=dict)
     _folded: dict[str, str] | None = None
@@ -97,34 +97,61 @@ class CodeSystemIndex:
         real = self.folded().get(_fold(text))
         return real if real != text else None
 
+    # Hierarchy and display without decoding whole concepts: packed stores
+    # (fhirterm.packed) answer these from dedicated columns.
+
+    def display_of(self, code: str) -> str | None:
+        f = getattr(self.concepts, "display_of", None)
+        if f is not None:
+            d: str | None = f(code)
+            return d
+        c = self.concepts.get(code)
+        return c.display if c is not None else None
+
+    def is_abstract(self, code: str) -> bool:
+        f = getattr(self.concepts, "is_abstract", None)
+        if f is not None:
+            return bool(f(code))
+        c = self.concepts.get(code)
+        return c is not None and c.abstract
+
+    def parents_of(self, code: str) -> tuple[str, ...]:
+        f = getattr(self.concepts, "tree_of", None)
+        if f is not None:
+            return f(code)[0] if code in self.concepts else ()
+        c = self.concepts.get(code)
+        return c.parents if c is not None else ()
+
+    def children_of(self, code: str) -> tuple[str, ...]:
+        f = getattr(self.concepts, "tree_of", None)
+        if f is not None:
+            return f(code)[1] if code in self.concepts else ()
+        c = self.concepts.get(code)
+        return c.children if c is not None else ()
+
     def ancestors(self, code: str) -> Iterator[str]:
         """Every ancestor of ``code`` (each once), nearest first."""
         seen: set[str] = set()
-        stack = list(self.concepts[code].parents) if code in self.concepts else []
+        stack = list(self.parents_of(code))
         while stack:
             p = stack.pop(0)
             if p in seen:
                 continue
             seen.add(p)
             yield p
-            pc = self.concepts.get(p)
-            if pc is not None:
-                stack.extend(pc.parents)
+            stack.extend(self.parents_of(p))
 
     def descendants(self, code: str) -> Iterator[str]:
         """Every descendant of ``code`` (each once), depth first in source order."""
         seen: set[str] = set()
-        c = self.concepts.get(code)
-        stack = list(reversed(c.children)) if c else []
+        stack = list(reversed(self.children_of(code)))
         while stack:
             k = stack.pop()
             if k in seen:
                 continue
             seen.add(k)
             yield k
-            kc = self.concepts.get(k)
-            if kc is not None:
-                stack.extend(reversed(kc.children))
+            stack.extend(reversed(self.children_of(k)))
 
     def subsumes(self, ancestor: str, code: str) -> bool:
         """True when ``ancestor`` is ``code`` or one of its ancestors (is-a)."""

@@ -1,9 +1,10 @@
 """Assemble the registry from settings: ICD-10-CM releases, FHIR JSON files, editorial files.
 
 This is the one place that knows which provider reads which content. Parsed
-ICD-10-CM releases are cached (pickle, keyed by the file's hash and the
-parser's own source) so a server is ready in well under two seconds after the
-first start; fhir.resources validation of JSON files is likewise remembered
+ICD-10-CM releases are cached in packed form (``fhirterm.packed``, keyed by
+the file's hash and the parser's own source) and memory-mapped, so a server is
+ready in well under a second after the first start and its workers share the
+content; fhir.resources validation of JSON files is likewise remembered
 per file hash. The cache holds only what this code wrote itself.
 """
 
@@ -12,19 +13,19 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
-import pickle
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from . import packed
 from .config import Settings
 from .errors import ContentError
 from .index import CodeSystemIndex
 from .providers import editorial, fhir_json, icd10cm
 from .registry import Registry
 
-_PARSER_FILES = ("providers/icd10cm.py", "model.py", "index.py")
+_PARSER_FILES = ("providers/icd10cm.py", "model.py", "index.py", "packed.py", "search.py")
 
 
 def _fingerprint() -> str:
@@ -53,30 +54,31 @@ def _write_atomic(target: Path, data: bytes) -> None:
 
 
 def load_icd10cm(spec: str | None, cache_dir: Path | None) -> CodeSystemIndex:
-    """One ICD-10-CM release, from the cache when the file and parser are unchanged."""
+    """One ICD-10-CM release: memory-mapped from the cache when the file and parser are unchanged.
+
+    Without a cache folder (or when it cannot be written) the release is
+    parsed and kept as objects in memory.
+    """
     path = icd10cm.bundled_xml() if spec is None else Path(str(spec).rsplit("#", 1)[0])
-    key = None
-    if cache_dir is not None and path.exists():
-        key = hashlib.sha256(
-            f"{_file_hash(path)}|{spec or ''}|{_fingerprint()}".encode()
-        ).hexdigest()[:32]
-        cached = cache_dir / f"icd10cm-{key}.pickle"
-        if cached.exists():
-            try:
-                with cached.open("rb") as fh:
-                    ix: CodeSystemIndex = pickle.load(fh)
-                return ix
-            except Exception:  # a damaged cache is rebuilt, never trusted
-                cached.unlink(missing_ok=True)
+    if cache_dir is None or not path.exists():
+        return icd10cm.load(spec)
+    key = hashlib.sha256(f"{_file_hash(path)}|{spec or ''}|{_fingerprint()}".encode()).hexdigest()[:32]
+    cached = cache_dir / f"icd10cm-{key}.packed"
+    if cached.exists():
+        try:
+            return packed.load(cached)
+        except Exception:  # a damaged cache is rebuilt, never trusted
+            cached.unlink(missing_ok=True)
     ix = icd10cm.load(spec)
-    if key is not None and cache_dir is not None:
-        # a read-only home still serves, just without the fast restart
-        with suppress(OSError):
-            _write_atomic(
-                cache_dir / f"icd10cm-{key}.pickle",
-                pickle.dumps(ix, protocol=pickle.HIGHEST_PROTOCOL),
-            )
-    return ix
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-")
+        os.close(fd)
+        packed.write(ix, Path(tmp))
+        os.replace(tmp, cached)
+    except OSError:
+        return ix  # a read-only cache folder still serves, without the fast restart
+    return packed.load(cached)
 
 
 def _validated(path: Path, resource: dict[str, object], cache_dir: Path | None) -> None:
@@ -158,16 +160,19 @@ def overlay(registry: Registry, resources: list[dict[str, object]]) -> Registry:
     """
     code_systems = []
     others: list[dict[str, object]] = []
+    ids: set[tuple[object, object]] = set()
     for i, res in enumerate(resources):
         rt = res.get("resourceType")
         if rt == "CodeSystem":
             code_systems.append(fhir_json.parse_code_system(res, f"tx-resource[{i}]"))
         elif rt in ("ValueSet", "ConceptMap"):
-            if not res.get("id"):
+            # Two resources of one request sharing an id would hide one another.
+            if not res.get("id") or (rt, res.get("id")) in ids:
                 res = {
                     **res,
                     "id": f"tx-{i}-{hashlib.sha256(str(res.get('url')).encode()).hexdigest()[:12]}",
                 }
+            ids.add((rt, res.get("id")))
             others.append(res)
         else:
             raise ContentError(

@@ -2,12 +2,12 @@
 
 Each concept is indexed by the words of its display and designations. Concepts
 get an ordinal in a static rank order (shorter, more general displays first),
-so a posting list sorted by ordinal is already sorted by rank. A query picks
-its most selective word to make candidates (estimated in O(log n) from
-cumulative posting sizes) and checks the other words against each candidate's
-own words, so a one-letter prefix never unions thousands of posting lists.
+so a posting list sorted by ordinal is already sorted by rank. A query starts
+from its most selective word (estimated in O(log n) from cumulative posting
+sizes) and intersects the others into it; only the page asked for is sorted.
 
-Built once per code system on first use, then read-only.
+Built once per code system on first use (or read from a packed file), then
+read-only.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import bisect
 import heapq
 import re
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .model import Concept
@@ -29,20 +29,32 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.casefold())
 
 
+# A posting list: sorted ordinals, as an array or a zero-copy view of a packed file.
+Postings = Sequence[int]
+
+
 @dataclass(slots=True)
 class TextIndex:
     codes: list[str]  # ordinal -> code
-    concept_words: list[tuple[str, ...]]  # ordinal -> its distinct words
     vocab: list[str]  # sorted distinct words
-    postings: list[array[int]]  # vocab position -> sorted ordinals having the word anywhere
-    display_postings: list[array[int]]  # vocab position -> sorted ordinals having it in the display
+    postings: list[Postings]  # vocab position -> ordinals having the word anywhere
+    display_postings: list[Postings]  # vocab position -> ordinals having it in the display
     cumulative: array[int]  # cumulative posting sizes, for O(1) range estimates
+
+    @classmethod
+    def from_parts(cls, codes: list[str], vocab: list[str], postings: Sequence[Postings],
+                   display_postings: Sequence[Postings]) -> TextIndex:
+        cumulative = array("q", [0])
+        total = 0
+        for p in postings:
+            total += len(p)
+            cumulative.append(total)
+        return cls(codes, vocab, list(postings), list(display_postings), cumulative)
 
     @classmethod
     def build(cls, concepts: Iterable[Concept]) -> TextIndex:
         items = sorted(concepts, key=lambda c: (len(c.display or ""), c.code))
         codes = [c.code for c in items]
-        concept_words: list[tuple[str, ...]] = []
         by_word: dict[str, list[int]] = {}
         by_display: dict[str, list[int]] = {}
         for ordinal, c in enumerate(items):
@@ -53,25 +65,18 @@ class TextIndex:
                 for w in words(d.value):
                     if w not in own:
                         own.append(w)
-            concept_words.append(tuple(own))
             for w in own:
                 by_word.setdefault(w, []).append(ordinal)
         vocab = sorted(by_word)
-        postings = [array("i", by_word[w]) for w in vocab]
-        display_postings = [array("i", by_display.get(w, ())) for w in vocab]
-        cumulative = array("q", [0])
-        total = 0
-        for p in postings:
-            total += len(p)
-            cumulative.append(total)
-        return cls(codes, concept_words, vocab, postings, display_postings, cumulative)
+        return cls.from_parts(codes, vocab, [array("i", by_word[w]) for w in vocab],
+                              [array("i", by_display.get(w, ())) for w in vocab])
 
     def _range(self, prefix: str) -> tuple[int, int]:
         lo = bisect.bisect_left(self.vocab, prefix)
         hi = bisect.bisect_left(self.vocab, prefix + "\uffff", lo)
         return lo, hi
 
-    def _union(self, lists: list[array[int]], lo: int, hi: int) -> set[int]:
+    def _union(self, lists: list[Postings], lo: int, hi: int) -> set[int]:
         out: set[int] = set()
         for p in lists[lo:hi]:
             out.update(p)
@@ -97,16 +102,9 @@ class TextIndex:
         _, _, lo, hi = ranges[0]
         cands = self._union(self.postings, lo, hi)
         display = self._union(self.display_postings, lo, hi)
-        for size, w, lo, hi in ranges[1:]:
-            if hi - lo <= 64 or size <= 4 * len(cands):
-                cands &= self._union(self.postings, lo, hi)
-                display &= self._union(self.display_postings, lo, hi)
-            else:
-                # a short prefix matching many words: check the few candidates instead
-                cw = self.concept_words
-                cands = {o for o in cands if any(x.startswith(w) for x in cw[o])}
-                display &= cands
-                display = {o for o in display if any(x.startswith(w) for x in cw[o])}
+        for _, _, lo, hi in ranges[1:]:
+            cands &= self._union(self.postings, lo, hi)
+            display &= self._union(self.display_postings, lo, hi)
         return Matches(self.codes, display, cands - display)
 
 

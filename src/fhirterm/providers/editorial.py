@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -279,10 +279,12 @@ def apply(files: list[EditorialFile], targets: dict[str, list[CodeSystemIndex]])
                             )
             props = _properties(c, known)
             for cs in hits:
+                # Assigned back, not changed in place: a packed code system
+                # decodes a fresh object on every access.
                 concept = cs.concepts[code]
-                concept.properties = concept.properties + props
-                if "definition" in c:
-                    concept.definition = c["definition"]["text"].strip()
+                cs.concepts[code] = replace(
+                    concept, properties=concept.properties + props,
+                    definition=c["definition"]["text"].strip() if "definition" in c else concept.definition)
                 count += 1
     for versions in targets.values():
         for cs in versions:

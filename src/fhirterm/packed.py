@@ -1,0 +1,193 @@
+"""Concepts packed into one buffer and decoded on access; the on-disk form of a parsed release.
+
+A large code system held as Python objects costs ~150 MB per process (about
+half a kilobyte of objects per concept) and copy-on-write sharing between
+worker processes decays as reference counts touch the pages. Packed, each
+concept is a marshal record in one buffer; the cache file that holds the
+buffer is memory-mapped, so every worker shares the same page-cache pages and
+a process keeps only its code -> position map. Decoding one concept costs a
+few microseconds.
+
+File layout: 8-byte magic, 8-byte header length, the header (pickle: code
+system metadata, groupings, the code list, the text index's vocabulary and
+rank order, section offsets), then raw sections: record offsets (uint64),
+records, and the text index's posting lists (int32).
+"""
+
+from __future__ import annotations
+
+import marshal
+import mmap
+import pickle
+import struct
+from array import array
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from .index import CodeSystemIndex
+from .model import Concept, Designation, Property
+from .search import TextIndex
+
+MAGIC = b"FTPACK03"
+
+
+def _enc_prop(p: Property) -> tuple[Any, ...]:
+    return (p.code, p.type, p.value, p.description, tuple(_enc_prop(s) for s in p.sub))
+
+
+def _dec_prop(t: tuple[Any, ...]) -> Property:
+    return Property(t[0], t[1], t[2], t[3], tuple(_dec_prop(s) for s in t[4]) if t[4] else ())
+
+
+def encode(c: Concept) -> bytes:
+    return marshal.dumps((
+        c.display, c.definition,
+        tuple((d.value, d.language, d.use) for d in c.designations),
+        tuple(_enc_prop(p) for p in c.properties),
+        c.parents, c.children, c.abstract, c.inactive, c.status,
+    ))
+
+
+def decode(code: str, raw: bytes | memoryview) -> Concept:
+    t = marshal.loads(raw)
+    return Concept(code, t[0], t[1], tuple(Designation(*d) for d in t[2]), tuple(_dec_prop(p) for p in t[3]),
+                   t[4], t[5], t[6], t[7], t[8])
+
+
+class PackedConcepts(MutableMapping[str, Concept]):
+    """code -> Concept over packed records, in source order.
+
+    Assigning a concept (the editorial layer does, at load) keeps it as an
+    object that shadows its record; deleting is not supported.
+    """
+
+    def __init__(self, codes: list[str], offsets: memoryview, blob: memoryview | bytes,
+                 display_offsets: memoryview, displays: memoryview | bytes, tree_offsets: memoryview,
+                 trees: memoryview | bytes, flags: memoryview | bytes) -> None:
+        self._codes = codes
+        self._pos = {c: i for i, c in enumerate(codes)}
+        self._offsets = offsets
+        self._blob = blob
+        self._doff, self._displays = display_offsets, displays
+        self._toff, self._trees = tree_offsets, trees
+        self._flags = flags
+        self._extra: dict[str, Concept] = {}
+
+    # Columns read without decoding the whole record: the hierarchy walks and
+    # the displays of parents, children and siblings need only these.
+
+    def display_of(self, code: str) -> str | None:
+        c = self._extra.get(code)
+        if c is not None:
+            return c.display
+        i = self._pos.get(code)
+        if i is None or self._flags[i] & 4:
+            return None
+        return bytes(self._displays[self._doff[i]:self._doff[i + 1]]).decode()
+
+    def is_abstract(self, code: str) -> bool:
+        i = self._pos.get(code)
+        return i is not None and bool(self._flags[i] & 1)
+
+    def tree_of(self, code: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(parents, children) of a known code."""
+        i = self._pos[code]
+        t: tuple[tuple[str, ...], tuple[str, ...]] = marshal.loads(self._trees[self._toff[i]:self._toff[i + 1]])
+        return t
+
+    def __getitem__(self, code: str) -> Concept:
+        c = self._extra.get(code)
+        if c is not None:
+            return c
+        i = self._pos[code]
+        return decode(code, self._blob[self._offsets[i]:self._offsets[i + 1]])
+
+    def get(self, code: str, default: Any = None) -> Any:
+        c = self._extra.get(code)
+        if c is not None:
+            return c
+        i = self._pos.get(code)
+        if i is None:
+            return default
+        return decode(code, self._blob[self._offsets[i]:self._offsets[i + 1]])
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._pos
+
+    def __setitem__(self, code: str, concept: Concept) -> None:
+        if code not in self._pos:
+            raise KeyError(f"{code}: packed concepts take no new codes")
+        self._extra[code] = concept
+
+    def __delitem__(self, code: str) -> None:
+        raise TypeError("packed concepts cannot be deleted")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._codes)
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+
+def write(ix: CodeSystemIndex, path: Path) -> None:
+    """Write ``ix`` (with its text index) in packed form to ``path``."""
+    codes = list(ix.concepts)
+    offsets, doff, toff = array("Q", [0]), array("Q", [0]), array("Q", [0])
+    records, displays, trees, flags = bytearray(), bytearray(), bytearray(), bytearray()
+    for code in codes:
+        c = ix.concepts[code]
+        records += encode(c)
+        offsets.append(len(records))
+        displays += (c.display or "").encode()
+        doff.append(len(displays))
+        trees += marshal.dumps((c.parents, c.children))
+        toff.append(len(trees))
+        flags.append((1 if c.abstract else 0) | (2 if c.inactive else 0) | (4 if c.display is None else 0))
+    text = ix.text_index()
+    postings = array("i")
+    post_off = array("Q", [0])
+    for lists in (text.postings, text.display_postings):
+        for p in lists:
+            postings.extend(p)
+            post_off.append(len(postings))
+    sections = [offsets.tobytes(), bytes(records), post_off.tobytes(), postings.tobytes(), doff.tobytes(),
+                bytes(displays), toff.tobytes(), bytes(trees), bytes(flags)]
+    header = {
+        "info": ix.info, "groupings": ix.groupings, "roots": ix.roots, "codes": codes,
+        "vocab": text.vocab, "rank_codes": text.codes, "sizes": [len(s) for s in sections],
+    }
+    head = pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL)
+    pad = (-len(head) - 16) % 8
+    with path.open("wb") as fh:
+        fh.write(MAGIC + struct.pack("<Q", len(head) + pad) + head + b"\0" * pad)
+        for s in sections:
+            fh.write(s)
+
+
+def load(path: Path) -> CodeSystemIndex:
+    """Map a packed file; ValueError when it is not one."""
+    with path.open("rb") as fh:
+        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    if mm[:8] != MAGIC:
+        raise ValueError(f"{path} is not a packed fhirterm file")
+    (hlen,) = struct.unpack("<Q", mm[8:16])
+    header: dict[str, Any] = pickle.loads(mm[16:16 + hlen])
+    view = memoryview(mm)
+    pos = 16 + hlen
+    parts = []
+    for size in header["sizes"]:
+        parts.append(view[pos:pos + size])
+        pos += size
+    concepts = PackedConcepts(header["codes"], parts[0].cast("Q"), parts[1], parts[4].cast("Q"), parts[5],
+                              parts[6].cast("Q"), parts[7], parts[8])
+    post_off = parts[2].cast("Q")
+    postings = parts[3].cast("i")
+    n = len(header["vocab"])
+    all_lists = [postings[post_off[i]:post_off[i + 1]] for i in range(2 * n)]
+    text = TextIndex.from_parts(header["rank_codes"], header["vocab"], all_lists[:n], all_lists[n:])
+    ix = CodeSystemIndex(info=header["info"], concepts=concepts, roots=header["roots"],
+                         groupings=header["groupings"])
+    ix._text = text
+    return ix
+
