@@ -8,6 +8,7 @@
 | FHIRTERM_MAX_BODY | 10485760 | largest request body in bytes (413 above it) |
 | FHIRTERM_EXPANSION_LIMIT | 10000 | largest unpaged expansion |
 | FHIRTERM_CACHE_DIR | ~/.cache/fhirterm | where parsed releases are cached (``off`` disables) |
+| FHIRTERM_RESPONSE_CACHE | 4096 | responses of deterministic GET reads kept per worker (0 disables) |
 | FHIRTERM_BENCH_STATIC | 0 | 1 serves a fixed body at /_bench/static (the benchmark's ceiling) |
 """
 
@@ -32,6 +33,7 @@ class Settings:
     max_body: int = 10 * 1024 * 1024
     expansion_limit: int = 10_000
     bench_static: bool = False
+    response_cache: int = 4096
     cache_dir: Path | None = field(default_factory=lambda: Path.home() / ".cache" / "fhirterm")
 
     @classmethod
@@ -55,6 +57,7 @@ class Settings:
         for name, key in (
             ("FHIRTERM_MAX_BODY", "max_body"),
             ("FHIRTERM_EXPANSION_LIMIT", "expansion_limit"),
+            ("FHIRTERM_RESPONSE_CACHE", "response_cache"),
         ):
             if v := e.get(name):
                 try:

@@ -1,0 +1,54 @@
+"""The response cache in front of the app (web/cache.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.test import Client
+
+from fhirterm.web.cache import ResponseCache
+
+from .conftest import ICD
+
+
+def test_replays_deterministic_reads_only(small_app: Any) -> None:
+    cache = ResponseCache(small_app, max_entries=2)
+    c = Client(cache)
+    url = f"/fhir/CodeSystem/$lookup?system={ICD}&code=M99.44"
+    first = c.get(url)
+    second = c.get(url)
+    assert first.status_code == second.status_code == 200
+    assert (
+        first.data == second.data
+        and first.headers["Content-Type"] == second.headers["Content-Type"]
+    )
+    assert (cache.hits, cache.misses) == (1, 1)
+    # 404s are deterministic too; different Accept headers are different entries
+    assert c.get(f"/fhir/CodeSystem/$lookup?system={ICD}&code=NOPE").status_code == 404
+    assert c.get(url, headers={"Accept": "application/fhir+xml"}).status_code == 406
+    assert c.get(url, headers={"Accept": "application/fhir+xml"}).status_code == 406
+    assert len(cache._entries) == 2  # bounded: the oldest entry went out, the 406 was not stored
+    # POST and $expand go straight through
+    before = (cache.hits, cache.misses)
+    c.post(
+        "/fhir/CodeSystem/$lookup",
+        json={
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "system", "valueUri": ICD},
+                {"name": "code", "valueCode": "M99.44"},
+            ],
+        },
+    )
+    r1 = c.get(f"/fhir/ValueSet/$expand?url={ICD}?fhir_vs=isa/M99.4")
+    r2 = c.get(f"/fhir/ValueSet/$expand?url={ICD}?fhir_vs=isa/M99.4")
+    assert r1.json["expansion"]["identifier"] != r2.json["expansion"]["identifier"]
+    assert (cache.hits, cache.misses) == before
+
+
+def test_disabled_with_zero(small_app: Any) -> None:
+    cache = ResponseCache(small_app, max_entries=0)
+    c = Client(cache)
+    c.get(f"/fhir/CodeSystem/$lookup?system={ICD}&code=M99.44")
+    c.get(f"/fhir/CodeSystem/$lookup?system={ICD}&code=M99.44")
+    assert (cache.hits, cache.misses) == (0, 0)
