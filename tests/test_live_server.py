@@ -37,3 +37,49 @@ def test_errors_over_http(live_server: str) -> None:
     assert r.status_code == 404 and r.json()["resourceType"] == "OperationOutcome"
     r = requests.get(f"{live_server}/metadata")
     assert r.json()["fhirVersion"] == "4.0.1"
+
+
+def test_graceful_shutdown_on_sigterm(tmp_path: object) -> None:
+    """SIGTERM stops the server cleanly: workers finish and the process exits 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import REPO, SMALL_CONTENT, SMALL_XML, free_port
+
+    port = free_port()
+    env = dict(
+        os.environ,
+        FHIRTERM_ICD10CM=str(SMALL_XML),
+        FHIRTERM_CONTENT_DIR=str(SMALL_CONTENT),
+        FHIRTERM_CACHE_DIR="off",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fhirterm.cli", "serve", "--port", str(port), "--workers", "2"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+        assert requests.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
+        t = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert time.monotonic() - t < 30
+        out = proc.stdout.read().decode() if proc.stdout else ""
+        assert "shutdown" in out.lower()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
