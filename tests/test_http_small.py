@@ -176,10 +176,13 @@ def test_validate_instance_level_and_codeable_concept(client: Any) -> None:
         ],
     )
     p = params(r.json)
-    assert p["result"] == [True] and p["display"] == [
+    # The ICD-10-CM coding is valid, but an error on another coding (an unknown code
+    # system) makes the whole concept false, as in the HL7 terminology ecosystem.
+    assert p["result"] == [False] and p["display"] == [
         "Connective tissue stenosis of neural canal of sacral region"
     ]
     assert any("could not be found" in i["details"]["text"] for i in p["issues"][0]["issue"])
+    assert p["x-caused-by-unknown-system"] == ["http://example.org/x"]
     r = client.get("/fhir/CodeSystem/icd10cm/$validate-code?code=M99.9&url=http://other")
     assert r.status_code == 400
 
@@ -188,7 +191,8 @@ def test_validate_unknown_system_is_a_result(client: Any) -> None:
     r = client.get("/fhir/CodeSystem/$validate-code?url=http://example.org/none&code=1")
     p = params(r.json)
     assert p["result"] == [False]
-    assert p["issues"][0]["issue"][0]["details"]["coding"][0]["code"] == "x-unknown-system"
+    assert p["issues"][0]["issue"][0]["details"]["coding"][0]["code"] == "not-found"
+    assert p["x-unknown-system"] == ["http://example.org/none"]
 
 
 def test_general_code_system_from_json(client: Any) -> None:

@@ -282,7 +282,8 @@ def test_vs_validate_code(client: Any) -> None:
     p = vs_validate(client, f"url={ICD}?fhir_vs&system=http://unknown&code=1")
     assert (
         p["result"] == [False]
-        and p["issues"][0]["issue"][0]["details"]["coding"][0]["code"] == "x-unknown-system"
+        and p["issues"][0]["issue"][0]["details"]["coding"][0]["code"] == "not-found"
+        and p["x-unknown-system"] == ["http://unknown"]
     )
     p = vs_validate(client, f"url={ICD}?fhir_vs&coding={ICD}|T07.XXXA")
     assert p["result"] == [True]

@@ -17,6 +17,8 @@ class TerminologyError(Exception):
     """
 
     issue_type = "exception"
+    # code of http://hl7.org/fhir/tools/CodeSystem/tx-issue-type for the issue's details
+    tx_code: str | None = None
 
     def __init__(self, message: str, *, expression: str | None = None) -> None:
         super().__init__(message)
@@ -34,6 +36,7 @@ class NotFound(TerminologyError):
     """A code system, version, value set, concept map or resource is not known."""
 
     issue_type = "not-found"
+    tx_code = "not-found"
 
 
 class CodeNotFound(NotFound):
@@ -46,6 +49,13 @@ class NotSupported(TerminologyError):
     """The request asks for something the server does not do."""
 
     issue_type = "not-supported"
+
+
+class VersionMismatch(TerminologyError):
+    """A code system version is not the one a check-system-version parameter requires."""
+
+    issue_type = "exception"
+    tx_code = "version-error"
 
 
 class TooCostly(TerminologyError):

@@ -20,6 +20,28 @@ def _version_key(v: str) -> tuple[Any, ...]:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-]", v))
 
 
+WILDCARDS = ("x", "X", "*")
+
+
+def is_version_pattern(v: str) -> bool:
+    """A version with wildcard parts (``1.x``, ``1.0.*``): it names a range of versions."""
+    return any(p in WILDCARDS for p in v.split("."))
+
+
+def version_matches(pattern: str, version: str) -> bool:
+    """``version`` is ``pattern`` or matches it part by part (``x``/``X``/``*`` match any part).
+
+    A shorter pattern does not match a longer version (``1`` is not ``1.0.0``), unless its
+    last part is a wildcard (``1.x`` matches ``1.0.0``).
+    """
+    if pattern == version:
+        return True
+    pp, vp = pattern.split("."), version.split(".")
+    if len(pp) > len(vp) or (len(pp) < len(vp) and pp[-1] not in WILDCARDS):
+        return False
+    return all(a in WILDCARDS or a == b for a, b in zip(pp, vp, strict=False))
+
+
 @dataclass(slots=True)
 class Registry:
     """All content the server holds.
@@ -90,6 +112,22 @@ class Registry:
                 expression="version",
             )
         return cs
+
+    def find_code_system(self, url: str, version: str | None = None) -> CodeSystemIndex | None:
+        """The code system ``url`` at ``version`` (newest when None; newest match for a
+        wildcard version such as ``1.0.x``), or None when there is none."""
+        by_version = self.code_systems.get(url)
+        if not by_version:
+            return None
+        if not version:
+            return by_version[self.versions(url)[0]]
+        if version in by_version:
+            return by_version[version]
+        if is_version_pattern(version):
+            for v in self.versions(url):
+                if version_matches(version, v):
+                    return by_version[v]
+        return None
 
     def code_system_by_id(self, id_: str) -> CodeSystemIndex | None:
         for by_version in self.code_systems.values():

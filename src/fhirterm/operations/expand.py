@@ -3,33 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import InvalidRequest, TooCostly
+from ..index import CodeSystemIndex
 from ..model import Designation, Property
 from ..registry import Registry
+from . import supplements
 from .valueset import CompiledValueSet, Member, compile_value_set, resolve
+from .versions import VersionRules
 
 
 @dataclass(frozen=True, slots=True)
 class ExpandRequest:
+    """$expand inputs. ``None`` means "not sent" (the expansion echoes what was sent)."""
+
     url: str | None = None
     value_set: dict[str, Any] | None = None
     value_set_version: str | None = None
     filter: str | None = None
-    offset: int = 0
+    offset: int | None = None
     count: int | None = None
-    active_only: bool = False
-    include_designations: bool = False
-    include_definition: bool = False
-    exclude_nested: bool = True
+    active_only: bool | None = None
+    include_designations: bool | None = None
+    include_definition: bool | None = None
+    exclude_nested: bool | None = None
     display_language: str | None = None
+    designations: tuple[
+        str, ...
+    ] = ()  # designation filters: [system|]code, e.g. urn:ietf:bcp:47|es
     properties: tuple[str, ...] = ()
+    system_versions: tuple[str, ...] = ()  # system-version: url|version where none is stated
+    check_system_versions: tuple[str, ...] = ()  # check-system-version: url|version (pattern)
+    force_system_versions: tuple[str, ...] = ()  # force-system-version: url|version always
+    default_valueset_versions: tuple[str, ...] = ()  # url|version of imports stated without one
+    use_supplements: tuple[str, ...] = ()  # useSupplement: supplements to apply (canonicals)
     limit: int = 10_000  # the largest unpaged expansion
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ExpansionItem:
     system: str
     version: str | None
@@ -39,15 +52,18 @@ class ExpansionItem:
     inactive: bool
     designations: tuple[Designation, ...] = ()
     properties: tuple[Property, ...] = ()
+    children: list[ExpansionItem] = field(default_factory=list)
+    extensions: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(slots=True)
 class ExpandResult:
     value_set: dict[str, Any]  # the resource expanded (metadata; compose if includeDefinition)
     total: int
-    offset: int
+    offset: int | None  # None when the client did not page
     items: list[ExpansionItem]
     parameters: list[tuple[str, str, Any]] = field(default_factory=list)  # (name, FHIR type, value)
+    properties: list[tuple[str, str | None]] = field(default_factory=list)  # (code, uri) declared
 
 
 def _matches(vs: CompiledValueSet, text: str) -> Iterator[Member] | None:
@@ -69,13 +85,54 @@ def _matches(vs: CompiledValueSet, text: str) -> Iterator[Member] | None:
     return gen()
 
 
+EXPANSION_PARAMETER_EXT = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
+PREFERRED_FOR_LANGUAGE = {
+    "system": "http://terminology.hl7.org/CodeSystem/hl7TermMaintInfra",
+    "code": "preferredForLanguage",
+    "display": "Preferred For Language",
+}
+CONCEPT_PROPERTIES = "http://hl7.org/fhir/concept-properties#"
+_FLAGS = ("activeOnly", "excludeNested", "includeDesignations", "includeDefinition")
+_FLAG_FIELDS = {
+    "activeOnly": "active_only",
+    "excludeNested": "exclude_nested",
+    "includeDesignations": "include_designations",
+    "includeDefinition": "include_definition",
+}
+
+
+def _vs_defaults(req: ExpandRequest, vs: dict[str, Any]) -> ExpandRequest:
+    """Expansion parameters the value set itself sets (compose extension), where the request has none."""
+    compose = vs.get("compose")
+    exts = compose.get("extension", []) if isinstance(compose, dict) else []
+    changes: dict[str, Any] = {}
+    for ext in exts:
+        if not isinstance(ext, dict) or ext.get("url") != EXPANSION_PARAMETER_EXT:
+            continue
+        parts = {e.get("url"): e for e in ext.get("extension", []) if isinstance(e, dict)}
+        name = (parts.get("name") or {}).get("valueCode")
+        value = next(
+            (v for k, v in (parts.get("value") or {}).items() if k.startswith("value")), None
+        )
+        if name == "displayLanguage" and req.display_language is None and value:
+            changes["display_language"] = str(value)
+        elif (
+            name in _FLAG_FIELDS
+            and getattr(req, _FLAG_FIELDS[name]) is None
+            and isinstance(value, bool)
+        ):
+            changes[_FLAG_FIELDS[name]] = value
+    return replace(req, **changes) if changes else req
+
+
 def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
     """Expand a value set (by url, or given inline), with text filter and paging.
 
     ``total`` counts every member after filtering; ``items`` is the page
-    ``offset``..``offset+count``. Raises InvalidRequest for bad parameters,
-    NotFound for unknown value sets or code systems, TooCostly when an unpaged
-    expansion would exceed ``req.limit``.
+    ``offset``..``offset+count``, nested by the code systems' hierarchy unless
+    ``excludeNested`` is true or the request pages. Raises InvalidRequest for
+    bad parameters, NotFound for unknown value sets or code systems, TooCostly
+    when an unpaged expansion would exceed ``req.limit``.
     """
     if req.value_set is not None and req.url is not None:
         raise InvalidRequest("Send url or valueSet, not both", expression="url")
@@ -88,9 +145,22 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
             "Nothing to expand: send url (or call ValueSet/{id}/$expand) or valueSet",
             expression="url",
         )
-    if req.offset < 0 or (req.count is not None and req.count < 0):
+    offset = req.offset or 0
+    if offset < 0 or (req.count is not None and req.count < 0):
         raise InvalidRequest("offset and count must not be negative", expression="offset")
-    vs = compile_value_set(registry, vs_res)
+    req = _vs_defaults(req, vs_res)
+    registry, used_supplements = supplements.apply(
+        registry, supplements.requested(vs_res, req.use_supplements)
+    )
+    rules = VersionRules.parse(
+        req.system_versions, req.check_system_versions, req.force_system_versions
+    )
+    vs = compile_value_set(
+        registry,
+        vs_res,
+        versions=rules or None,
+        vs_defaults=_canonicals(req.default_valueset_versions, "default-valueset-version"),
+    )
     members: Iterator[Member] | None = None
     whole = vs.whole_system()
     if whole is not None and req.filter and not req.active_only:
@@ -98,28 +168,42 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
         # system needs no membership tests, and only the page gets sorted.
         found = whole.text_index().search(req.filter)
         if found is not None:
-            n = None if req.count is None else req.offset + req.count
+            n = None if req.count is None else offset + req.count
             if n is None and len(found) > req.limit:
                 raise _too_costly(vs, req)
-            codes = found.top(n)[req.offset :]
+            codes = found.top(n)[offset:]
             hits = [Member(whole, whole.concepts[c], whole.concepts[c].display) for c in codes]
-            return _result(vs, vs_res, req, len(found), hits)
+            return _result(vs, vs_res, req, len(found), hits, False, used_supplements)
     if req.filter and req.filter.strip():
         members = _matches(vs, req.filter)
     if members is None:
         members = vs.members()
     if req.active_only or vs.inactive is False:
         members = (m for m in members if not m.concept.inactive)
-    end = None if req.count is None else req.offset + req.count
+    end = None if req.count is None else offset + req.count
     page: list[Member] = []
     total = 0
     for m in members:
-        if req.offset <= total and (end is None or total < end):
+        if offset <= total and (end is None or total < end):
             page.append(m)
         total += 1
         if req.count is None and total > req.limit:
             raise _too_costly(vs, req)
-    return _result(vs, vs_res, req, total, page)
+    paged = req.offset is not None or req.count is not None
+    nest = req.exclude_nested is False and not paged and vs.hierarchical()
+    return _result(vs, vs_res, req, total, page, nest, used_supplements)
+
+
+def _canonicals(values: tuple[str, ...], name: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values:
+        url, sep, version = v.partition("|")
+        if not sep or not url or not version:
+            raise InvalidRequest(
+                f"Parameter '{name}' must be a canonical url|version, found '{v}'", expression=name
+            )
+        out[url] = version
+    return out
 
 
 def _too_costly(vs: CompiledValueSet, req: ExpandRequest) -> TooCostly:
@@ -130,25 +214,66 @@ def _too_costly(vs: CompiledValueSet, req: ExpandRequest) -> TooCostly:
     )
 
 
-def _result(
-    vs: CompiledValueSet, vs_res: dict[str, Any], req: ExpandRequest, total: int, page: list[Member]
-) -> ExpandResult:
-    items = [_item(m, req) for m in page]
-    params: list[tuple[str, str, Any]] = []
+def _echo(req: ExpandRequest) -> list[tuple[str, str, Any]]:
+    """The request's expansion controls, as the expansion reports them (only those sent)."""
+    out: list[tuple[str, str, Any]] = []
     if req.filter:
-        params.append(("filter", "string", req.filter))
-    params.append(("offset", "integer", req.offset))
+        out.append(("filter", "string", req.filter))
     if req.count is not None:
-        params.append(("count", "integer", req.count))
-    for name, flag in (
-        ("activeOnly", req.active_only),
-        ("includeDesignations", req.include_designations),
-        ("includeDefinition", req.include_definition),
-    ):
-        if flag:
-            params.append((name, "boolean", True))
+        out.append(("count", "integer", req.count))
+    if req.offset is not None:
+        out.append(("offset", "integer", req.offset))
+    for name in _FLAGS:
+        flag = getattr(req, _FLAG_FIELDS[name])
+        if flag is not None:
+            out.append((name, "boolean", flag))
     if req.display_language:
-        params.append(("displayLanguage", "code", req.display_language))
+        out.append(("displayLanguage", "code", req.display_language))
+    out.extend(("designation", "string", d) for d in req.designations)
+    out.extend(("force-system-version", "uri", v) for v in req.force_system_versions)
+    out.extend(("default-valueset-version", "uri", v) for v in req.default_valueset_versions)
+    return out
+
+
+def _rules_applied(vs: CompiledValueSet, rules: VersionRules) -> list[tuple[str, str, Any]]:
+    """system-version and check-system-version values that chose a version (the compose named
+    none and no version was forced): the expansion reports those."""
+    out: list[tuple[str, str, Any]] = []
+    for inc in vs.all_parts():
+        if inc.cs is None or inc.stated_version or inc.cs.info.url in rules.force:
+            continue
+        url = inc.cs.info.url
+        name, versions = (
+            ("system-version", rules.default[url])
+            if url in rules.default
+            else ("check-system-version", rules.check.get(url, ()))
+        )
+        for v in versions:
+            if (name, "uri", f"{url}|{v}") not in out:
+                out.append((name, "uri", f"{url}|{v}"))
+    return out
+
+
+def _result(
+    vs: CompiledValueSet,
+    vs_res: dict[str, Any],
+    req: ExpandRequest,
+    total: int,
+    page: list[Member],
+    nest: bool,
+    used_supplements: tuple[CodeSystemIndex, ...] | list[CodeSystemIndex] = (),
+) -> ExpandResult:
+    langs = _languages(req.display_language)
+    versioned = vs.multi_version_systems()
+    items = [_item(m, req, langs, m.system in versioned) for m in page]
+    if nest:
+        items = _nest(page, items)
+    params = _echo(req)
+    rules = VersionRules.parse(
+        req.system_versions, req.check_system_versions, req.force_system_versions
+    )
+    if rules:
+        params.extend(_rules_applied(vs, rules))
     for cs in vs.code_systems():
         params.append(
             (
@@ -157,33 +282,194 @@ def _result(
                 f"{cs.info.url}|{cs.info.version}" if cs.info.version else cs.info.url,
             )
         )
-    return ExpandResult(vs_res, total, req.offset, items, params)
+    for url, version in vs.value_sets_used():
+        params.append(("used-valueset", "uri", f"{url}|{version}" if version else url))
+    for sup in used_supplements:
+        i = sup.info
+        params.append(("used-supplement", "uri", f"{i.url}|{i.version}" if i.version else i.url))
+    params.extend(_warnings(vs))
+    declared: list[tuple[str, str | None]] = []
+    reported = list(req.properties)
+    if "status" not in reported and _any_status(items):
+        reported.append("status")
+    for code in reported:
+        uri = CONCEPT_PROPERTIES + code if code in ("definition", "status") else None
+        for cs in vs.code_systems():
+            d = next((d for d in cs.info.property_defs if d.code == code), None)
+            if d is not None and d.uri:
+                uri = d.uri
+                break
+        if (code, uri) not in declared:
+            declared.append((code, uri))
+    return ExpandResult(
+        vs_res,
+        total,
+        (req.offset or 0) if req.offset is not None or req.count is not None else None,
+        items,
+        params,
+        declared,
+    )
 
 
-def _item(m: Member, req: ExpandRequest) -> ExpansionItem:
+STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
+
+
+def _standards_status(resource: dict[str, Any]) -> str | None:
+    return next(
+        (
+            e.get("valueCode")
+            for e in resource.get("extension", [])
+            if isinstance(e, dict) and e.get("url") == STANDARDS_STATUS
+        ),
+        None,
+    )
+
+
+def _warnings(vs: CompiledValueSet) -> list[tuple[str, str, Any]]:
+    """warning-{status} parameters: code systems that are experimental, draft, deprecated or
+    withdrawn, and value sets (this one or imported) that are deprecated or withdrawn."""
+    out: list[tuple[str, str, Any]] = []
+
+    def add(name: str, url: str, version: str | None) -> None:
+        item = (name, "uri", f"{url}|{version}" if version else url)
+        if item not in out:
+            out.append(item)
+
+    for cs in vs.code_systems():
+        i = cs.info
+        if i.experimental:
+            add("warning-experimental", i.url, i.version)
+        if i.status == "draft":
+            add("warning-draft", i.url, i.version)
+        status = _standards_status(i.extra)
+        if status in ("deprecated", "withdrawn"):
+            add(f"warning-{status}", i.url, i.version)
+    stack = [vs]
+    while stack:
+        v = stack.pop()
+        status = _standards_status(v.resource)
+        if status in ("deprecated", "withdrawn") and v.url:
+            add(f"warning-{status}", v.url, v.version)
+        stack.extend(x for inc in [*v.includes, *v.excludes] for x in inc.value_sets)
+    return out
+
+
+def _any_status(items: list[ExpansionItem]) -> bool:
+    return any(
+        any(p.code == "status" for p in it.properties) or _any_status(it.children) for it in items
+    )
+
+
+def _nest(page: list[Member], items: list[ExpansionItem]) -> list[ExpansionItem]:
+    """Place each item under its parent when the parent is in the expansion too."""
+    by_key = {(m.system, m.code): it for m, it in zip(page, items, strict=True)}
+    roots: list[ExpansionItem] = []
+    for m, it in zip(page, items, strict=True):
+        parent = next(
+            (by_key[(m.system, p)] for p in m.concept.parents if (m.system, p) in by_key), None
+        )
+        if parent is None or parent is it:
+            roots.append(it)
+        else:
+            parent.children.append(it)
+    return roots
+
+
+def _languages(spec: str | None) -> tuple[list[str], bool] | None:
+    """A displayLanguage / Accept-Language list: (languages best first, hard).
+
+    ``hard`` (``*;q=0``) means no display at all rather than one in another language.
+    """
+    if not spec:
+        return None
+    entries: list[tuple[str, float, int]] = []
+    for i, part in enumerate(spec.split(",")):
+        bits = [b.strip() for b in part.split(";")]
+        if not bits[0]:
+            continue
+        q = 1.0
+        for b in bits[1:]:
+            if b.startswith("q="):
+                try:
+                    q = float(b[2:])
+                except ValueError:
+                    raise InvalidRequest(
+                        f"Invalid quality '{b}' in the language list '{spec}'",
+                        expression="displayLanguage",
+                    ) from None
+        entries.append((bits[0].lower(), q, i))
+    hard = any(t == "*" and q == 0 for t, q, _ in entries)
+    langs = [t for t, q, _ in sorted(entries, key=lambda e: (-e[1], e[2])) if q > 0]
+    return langs, hard
+
+
+def _lang_matches(tag: str | None, wanted: str) -> bool:
+    if not tag:
+        return False
+    t = tag.lower()
+    return t == wanted or t.startswith(wanted + "-")
+
+
+def _designation_wanted(d: Designation, filters: tuple[str, ...]) -> bool:
+    """designation parameters: ``urn:ietf:bcp:47|lang`` (a language) or ``system|code`` (a use)."""
+    for f in filters:
+        system, sep, code = f.rpartition("|")
+        if not sep or system == "urn:ietf:bcp:47":
+            if _lang_matches(d.language, code.lower()):
+                return True
+        elif d.use and d.use.get("system") == system and d.use.get("code") == code:
+            return True
+    return False
+
+
+def _item(
+    m: Member, req: ExpandRequest, langs: tuple[list[str], bool] | None, versioned: bool
+) -> ExpansionItem:
     c = m.concept
     display = m.display
-    if req.display_language:
-        lang = req.display_language.lower()
-        alt = next(
-            (d.value for d in c.designations if d.language and d.language.lower().startswith(lang)),
-            None,
+    desigs: list[Designation] = list(c.designations)
+    if langs is not None:
+        wanted, hard = langs
+        cs_lang = m.cs.info.extra.get("language")
+        chosen: Designation | None = None
+        original = False
+        for w in wanted:
+            if w == "*" or _lang_matches(cs_lang, w):
+                original = True
+                break
+            chosen = next((d for d in desigs if _lang_matches(d.language, w)), None)
+            if chosen is not None:
+                break
+        if chosen is None and not original and not hard:
+            original = True
+        if not original:
+            # The display in the code system's language (when the code system states its
+            # language) becomes a designation, in place of the one now shown as display.
+            if cs_lang:
+                if display is not None:
+                    desigs.insert(0, Designation(display, cs_lang, PREFERRED_FOR_LANGUAGE))
+                desigs = [d for d in desigs if d is not chosen]
+            display = chosen.value if chosen is not None else None
+    if req.designations:
+        desigs = [d for d in desigs if _designation_wanted(d, req.designations)]
+    wanted_props = set(req.properties)
+    props = tuple(p for p in c.properties if p.code in wanted_props and p.value is not None)
+    if "definition" in wanted_props and c.definition:
+        props = (*props, Property("definition", "string", c.definition))
+    if "status" not in wanted_props:
+        # A status other than active says why a concept is inactive: always reported.
+        props = (
+            *props,
+            *(p for p in c.properties if p.code == "status" and p.value not in (None, "active")),
         )
-        if alt is not None:
-            display = alt
-    props: tuple[Property, ...] = ()
-    if req.properties:
-        wanted = set(req.properties)
-        props = tuple(p for p in c.properties if p.code in wanted and p.value is not None)
-        if "definition" in wanted and c.definition:
-            props = (*props, Property("definition", "string", c.definition))
     return ExpansionItem(
         m.system,
-        m.cs.info.version,
+        m.cs.info.version if versioned else None,
         c.code,
         display,
         c.abstract,
         c.inactive,
-        c.designations if req.include_designations else (),
+        tuple(desigs) if req.include_designations or req.designations else (),
         props,
+        extensions=m.extensions,
     )

@@ -66,12 +66,8 @@ def siblings(cs: CodeSystemIndex, concept: Concept) -> list[str]:
     """The other selectable codes under the same parent(s), in source order."""
     out: list[str] = []
     for p in concept.parents:
-        pc = cs.concepts.get(p)
-        if pc is None:
-            continue
-        for k in pc.children:
-            kc = cs.concepts.get(k, None)
-            if k != concept.code and kc is not None and not kc.abstract and k not in out:
+        for k in cs.children_of(p):
+            if k != concept.code and k in cs.concepts and not cs.is_abstract(k) and k not in out:
                 out.append(k)
     return out
 
@@ -154,8 +150,7 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
 
 
 def _display(cs: CodeSystemIndex, code: str) -> str | None:
-    c = cs.concepts.get(code)
-    return c.display if c else None
+    return cs.display_of(code)
 
 
 def _has_editorial_siblings(cs: CodeSystemIndex) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..model import Coding, Designation, Property
+from .versions import VersionRules
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,11 @@ class ValidateCodeRequest:
     codeable_concept: tuple[Coding, ...] | None = None
     display_language: str | None = None
     system_fixed: bool = False  # instance level: the code system is given by the path
+    abstract: bool = True
+    lenient_display: bool = False
+    active_only: bool = False
+    rules: VersionRules = field(default_factory=VersionRules)
+    languages: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -69,3 +75,11 @@ class ValidateCodeResult:
     message: str | None = None
     issues: list[Issue] = field(default_factory=list)
     codeable_concept: tuple[Coding, ...] | None = None
+    text: str | None = None  # CodeableConcept.text of the request, echoed
+    inactive: bool | None = None
+    status: str | None = None
+    normalized_code: str | None = None
+    # code systems (url or url|version) the server does not know; ``unknown_is_cause``
+    # says they only caused the answer (x-caused-by-unknown-system) rather than made it
+    unknown_systems: list[str] = field(default_factory=list)
+    unknown_is_cause: bool = False

@@ -1,121 +1,26 @@
-"""CodeSystem $validate-code: https://hl7.org/fhir/R4/codesystem-operation-validate-code.html
+"""CodeSystem $validate-code: https://hl7.org/fhir/R5/codesystem-operation-validate-code.html
 
-A problem with the code itself (unknown, wrong display, a header) is a result
-with issues, not an error; only a request that cannot be evaluated raises.
+The check is the ValueSet one (``vs_validate``) against the implicit value set
+of the whole code system version: a problem with the code itself (unknown,
+wrong display, a header, an unknown version) is a result with issues, not an
+error; only a request that cannot be evaluated raises.
 """
 
 from __future__ import annotations
 
-from ..errors import InvalidRequest, NotFound
-from ..index import CodeSystemIndex
-from ..model import Coding, Concept
+from dataclasses import replace
+
+from ..errors import InvalidRequest
+from ..model import Coding
 from ..registry import Registry
+from . import messages as M
 from .types import Issue, ValidateCodeRequest, ValidateCodeResult
-
-HEADER_EXAMPLES = 5
-
-
-def _norm(s: str) -> str:
-    return " ".join(s.split()).casefold()
-
-
-def display_ok(concept: Concept, display: str) -> bool:
-    """A display is right when it matches the display or a designation (case and spaces aside)."""
-    d = _norm(display)
-    if concept.display is not None and _norm(concept.display) == d:
-        return True
-    return any(_norm(x.value) == d for x in concept.designations)
-
-
-def billable_descendants(cs: CodeSystemIndex, code: str) -> list[str]:
-    return [d for d in cs.descendants(code) if not cs.concepts[d].abstract]
-
-
-def _at(path: str, field: str) -> str:
-    """The request element at fault: ``coding.display``, or ``display``/``url`` for loose parameters."""
-    if path:
-        return f"{path}.{field}"
-    return "url" if field == "system" else field
-
-
-def check_coding(registry: Registry, coding: Coding, path: str) -> ValidateCodeResult:
-    """Validate one coding against its code system.
-
-    ``path`` names the coding in issues (``coding``, ``codeableConcept.coding[0]``,
-    or "" for the loose code/url/display parameters).
-    """
-    system, code, version = coding.system, coding.code, coding.version
-    if not code:
-        raise InvalidRequest(
-            f"No code to validate in {path or 'the request'}", expression=_at(path, "code")
-        )
-    if not system:
-        raise InvalidRequest(
-            f"No system for code '{code}': send the code system url", expression=_at(path, "system")
-        )
-    try:
-        cs = registry.code_system(system, version)
-    except NotFound as e:
-        tx = "x-unknown-system" if not registry.has_system(system) else "vs-invalid"
-        msg = (
-            f"A definition for CodeSystem '{system}' could not be found, so the code cannot be validated"
-            if tx == "x-unknown-system"
-            else e.message
-        )
-        return ValidateCodeResult(
-            False,
-            system,
-            version,
-            code,
-            message=msg,
-            issues=[Issue("error", "not-found", msg, tx, _at(path, "system"))],
-        )
-    v = cs.info.version
-    concept = cs.get(code)
-    vtxt = f" version '{v}'" if v else ""
-    if concept is None:
-        msg = f"Unknown code '{code}' in the CodeSystem '{system}'{vtxt}"
-        if (s := cs.suggest(code)) is not None:
-            msg += (
-                f"; did you mean '{s}'? Codes are case-sensitive and written exactly as published"
-            )
-        elif code in cs.groupings:
-            g = cs.groupings[code]
-            msg += f"; '{code}' is a {g.kind} ({g.title}), a grouping that is not a code"
-        return ValidateCodeResult(
-            False,
-            system,
-            v,
-            code,
-            message=msg,
-            issues=[Issue("error", "code-invalid", msg, "invalid-code", _at(path, "code"))],
-        )
-    res = ValidateCodeResult(True, system, v, concept.code, display=concept.display)
-    messages: list[str] = []
-    if coding.display is not None and not display_ok(concept, coding.display):
-        res.result = False
-        msg = (
-            f"Wrong Display Name '{coding.display}' for {system}#{concept.code}. "
-            f"Valid display is '{concept.display}' (for the language(s) 'en')"
-        )
-        res.issues.append(Issue("error", "invalid", msg, "invalid-display", _at(path, "display")))
-        messages.append(msg)
-    if concept.inactive:
-        msg = f"The concept '{concept.code}' is inactive"
-        res.issues.append(Issue("warning", "business-rule", msg, "code-rule", _at(path, "code")))
-        messages.append(msg)
-    if concept.abstract:
-        leaves = billable_descendants(cs, concept.code)
-        shown = ", ".join(leaves[:HEADER_EXAMPLES])
-        more = f" and {len(leaves) - HEADER_EXAMPLES} more" if len(leaves) > HEADER_EXAMPLES else ""
-        msg = (
-            f"'{concept.code}' is a header, not selectable (not billable); use one of its "
-            f"{len(leaves)} billable descendants: {shown}{more}"
-        )
-        res.issues.append(Issue("warning", "business-rule", msg, "code-rule", _at(path, "code")))
-        messages.append(msg)
-    res.message = "; ".join(messages) or None
-    return res
+from .vs_validate import (
+    VSValidateRequest,
+    code_system_value_set,
+    is_absolute,
+    run,
+)
 
 
 def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeResult:
@@ -125,47 +30,137 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
     issues of every coding are reported. Raises InvalidRequest when nothing
     to validate is given or parameters disagree.
     """
+    given = [x for x in (req.code, req.coding, req.codeable_concept) if x is not None]
+    if req.codeable_concept is not None and len(given) > 1:
+        raise InvalidRequest(
+            "Send one of code, coding or codeableConcept, not several", expression="codeableConcept"
+        )
+    if req.coding is not None and req.code is not None and req.code != req.coding.code:
+        raise InvalidRequest(
+            f"code '{req.code}' and coding.code '{req.coding.code}' disagree; send one",
+            expression="coding.code",
+        )
+    if not given:
+        raise InvalidRequest(M.NOTHING_TO_VALIDATE, expression="code")
     if req.codeable_concept is not None:
-        if req.code is not None or req.coding is not None:
-            raise InvalidRequest(
-                "Send one of code, coding or codeableConcept, not several",
-                expression="codeableConcept",
-            )
         if not req.codeable_concept:
             raise InvalidRequest(
                 "codeableConcept has no coding to validate", expression="codeableConcept"
             )
-        results = [
-            check_coding(registry, _with_system(c, req), f"codeableConcept.coding[{i}]")
-            for i, c in enumerate(req.codeable_concept)
-        ]
-        good = next((r for r in results if r.result), None)
-        out = good or results[0]
-        merged = ValidateCodeResult(
-            good is not None,
-            out.system,
-            out.version,
-            out.code,
-            out.display,
-            codeable_concept=req.codeable_concept,
+        mode, first = "codeableConcept", req.codeable_concept[0]
+        codings = tuple(_with_system(c, req) for c in req.codeable_concept)
+    elif req.coding is not None:
+        mode, first = "coding", _with_system(req.coding, req)
+        codings = (first,)
+    else:
+        mode, first = "code", Coding(req.url, req.code, req.version, req.display)
+        codings = (first,)
+    issue_path = {"code": "", "coding": "Coding"}.get(mode, "CodeableConcept.coding[0]")
+    system_path = f"{issue_path}.system" if issue_path else "system"
+    # Without url, the code system is the codings' (the first one known to the server).
+    url = req.url or next(
+        (c.system for c in codings if c.system and registry.has_system(c.system)), first.system
+    )
+    if not url:
+        text = M.NO_SYSTEM
+        return _failed(
+            first,
+            mode,
+            codings,
+            Issue(
+                "warning",
+                "invalid",
+                text,
+                "invalid-data",
+                issue_path or None,
+                "Coding_has_no_system__cannot_validate",
+            ),
         )
-        for r in results:
-            merged.issues.extend(r.issues)
-        merged.message = "; ".join(i.text for i in merged.issues) or None
-        return merged
-    if req.coding is not None:
-        if req.code is not None and req.code != req.coding.code:
-            raise InvalidRequest(
-                f"code '{req.code}' and coding.code '{req.coding.code}' disagree; send one",
-                expression="coding.code",
+    version = req.rules.base(url, req.version or first.version)
+    cs = registry.find_code_system(url, version or None)
+    if cs is None:
+        res = _unknown(registry, url, version, system_path, first, mode, codings)
+        if not is_absolute(url):
+            res.issues.append(
+                Issue(
+                    "error",
+                    "invalid",
+                    M.RELATIVE_SYSTEM,
+                    "invalid-data",
+                    system_path,
+                    "Terminology_TX_System_Relative",
+                )
             )
-        return check_coding(registry, _with_system(req.coding, req), "coding")
-    if req.code is None:
+        return res
+    if cs.info.content == "supplement":
+        name = f"{cs.info.url}|{cs.info.version}" if cs.info.version else cs.info.url
         raise InvalidRequest(
-            "Nothing to validate: send code (with url), coding or codeableConcept",
-            expression="code",
+            f"CodeSystem {name} is a supplement, so can't be used as a value in Coding.system",
+            expression=system_path,
         )
-    return check_coding(registry, Coding(req.url, req.code, req.version, req.display), "")
+    vreq = VSValidateRequest(
+        display=req.display,
+        display_language=req.display_language,
+        abstract=req.abstract,
+        lenient_display=req.lenient_display,
+        active_only=req.active_only,
+        rules=req.rules,
+        languages=req.languages,
+    )
+    if mode == "codeableConcept":
+        vreq = replace(vreq, codeable_concept=codings)
+    elif mode == "coding":
+        vreq = replace(vreq, coding=codings[0])
+    else:
+        vreq = replace(vreq, code=first.code, system=cs.info.url, system_version=first.version)
+    return run(registry, code_system_value_set(cs), vreq, internal=True)
+
+
+def _failed(
+    first: Coding, mode: str, codings: tuple[Coding, ...], issue: Issue
+) -> ValidateCodeResult:
+    res = ValidateCodeResult(False, message=issue.text, issues=[issue])
+    if mode == "codeableConcept":
+        res.codeable_concept = codings
+    else:
+        res.system, res.code = first.system, first.code
+    return res
+
+
+def _unknown(
+    registry: Registry,
+    url: str,
+    version: str,
+    path: str,
+    first: Coding,
+    mode: str,
+    codings: tuple[Coding, ...],
+) -> ValidateCodeResult:
+    if registry.canonical("ValueSet", url) is not None:
+        text = M.SYSTEM_IS_VS.format(url=url)
+        return _failed(
+            first,
+            mode,
+            codings,
+            Issue(
+                "error", "invalid", text, "invalid-data", path, "Terminology_TX_System_ValueSet2"
+            ),
+        )
+    if not version:
+        text, mid, key = M.UNKNOWN_CS.format(system=url), "UNKNOWN_CODESYSTEM", url
+    elif registry.has_system(url):
+        from .versions import present_versions
+
+        text = M.UNKNOWN_CS_VERSION.format(
+            system=url, version=version, known=present_versions(registry, url)
+        )
+        mid, key = "UNKNOWN_CODESYSTEM_VERSION", f"{url}|{version}"
+    else:
+        text = M.UNKNOWN_CS_VERSION_NONE.format(system=url, version=version)
+        mid, key = "UNKNOWN_CODESYSTEM_VERSION_NONE", url
+    res = _failed(first, mode, codings, Issue("error", "not-found", text, "not-found", path, mid))
+    res.unknown_systems = [key]
+    return res
 
 
 def _with_system(c: Coding, req: ValidateCodeRequest) -> Coding:

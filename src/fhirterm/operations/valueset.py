@@ -17,10 +17,11 @@ from typing import Any
 
 import regex
 
-from ..errors import InvalidRequest, NotFound, NotSupported, TooCostly
+from ..errors import InvalidRequest, NotFound, NotSupported, TooCostly, VersionMismatch
 from ..index import CodeSystemIndex
 from ..model import Concept
 from ..registry import Registry
+from .versions import VersionRules, present_versions
 
 REGEX_BUDGET_S = (
     0.5  # time a regex filter may take over a whole code system (regex overshoots it several-fold)
@@ -36,6 +37,7 @@ class Member:
     cs: CodeSystemIndex
     concept: Concept
     display: str | None
+    extensions: tuple[dict[str, Any], ...] = ()  # of the compose's concept entry
 
     @property
     def system(self) -> str:
@@ -89,6 +91,19 @@ class Filter:
     candidates: Callable[[], Iterable[str]] | None = None
 
 
+def _values_of(cs: CodeSystemIndex, prop: str) -> Callable[[Concept], list[str]]:
+    """How a filter reads ``prop``. A FHIR CodeSystem resource states notSelectable where it
+    is known (a concept without it is neither selectable nor not); other sources (ICD-10-CM)
+    know it for every code."""
+    if prop == "notSelectable" and cs.info.extra.get("resourceType") == "CodeSystem":
+        return lambda c: [
+            ("true" if p.value else "false") if isinstance(p.value, bool) else str(p.value)
+            for p in c.properties
+            if p.code == prop and p.value is not None
+        ]
+    return lambda c: prop_values(c, prop)
+
+
 def compile_filter(cs: CodeSystemIndex, f: dict[str, Any], where: str) -> Filter:
     prop, op, value = f.get("property"), f.get("op"), f.get("value")
     if not prop or not op or value is None:
@@ -100,6 +115,7 @@ def compile_filter(cs: CodeSystemIndex, f: dict[str, Any], where: str) -> Filter
             expression=f"{where}.op",
         )
     value = str(value)
+    read = _values_of(cs, prop)
     if op in HIERARCHY_OPS:
         if prop not in ("concept", "code", "parent", "child") and prop != cs.info.extra.get(
             "hierarchy_property"
@@ -129,10 +145,7 @@ def compile_filter(cs: CodeSystemIndex, f: dict[str, Any], where: str) -> Filter
                 deadline.append(time.monotonic() + REGEX_BUDGET_S)
             remaining = deadline[0] - time.monotonic()
             try:
-                return any(
-                    pattern.fullmatch(v, timeout=max(remaining, 0.001))
-                    for v in prop_values(c, prop)
-                )
+                return any(pattern.fullmatch(v, timeout=max(remaining, 0.001)) for v in read(c))
             except TimeoutError:
                 raise TooCostly(
                     f"{where}: the regular expression '{value}' took too long to evaluate",
@@ -147,7 +160,7 @@ def compile_filter(cs: CodeSystemIndex, f: dict[str, Any], where: str) -> Filter
                 expression=f"{where}.value",
             )
         want = value == "true"
-        return Filter(lambda c: bool(prop_values(c, prop)) == want)
+        return Filter(lambda c: bool(read(c)) == want)
     ordered = [value] if op == "=" else list(dict.fromkeys(v.strip() for v in value.split(",")))
     values = set(ordered)
     if prop in ("concept", "code"):
@@ -155,8 +168,8 @@ def compile_filter(cs: CodeSystemIndex, f: dict[str, Any], where: str) -> Filter
             return Filter(lambda c: c.code not in values)
         return Filter(lambda c: c.code in values, lambda: [v for v in ordered if v in cs.concepts])
     if op == "not-in":
-        return Filter(lambda c: not values.intersection(prop_values(c, prop)))
-    return Filter(lambda c: bool(values.intersection(prop_values(c, prop))))
+        return Filter(lambda c: not values.intersection(read(c)))
+    return Filter(lambda c: bool(values.intersection(read(c))))
 
 
 def _hierarchy_filter(cs: CodeSystemIndex, op: str, value: str) -> Filter:
@@ -171,11 +184,11 @@ def _hierarchy_filter(cs: CodeSystemIndex, op: str, value: str) -> Filter:
     if op == "generalizes":
         return Filter(lambda c: cs.subsumes(c.code, value), lambda: [value, *cs.ancestors(value)])
     if op == "child-of":
-        return Filter(lambda c: value in c.parents, lambda: cs.concepts[value].children)
+        return Filter(lambda c: value in c.parents, lambda: cs.children_of(value))
     # descendent-leaf
     return Filter(
         lambda c: not c.children and c.code != value and cs.subsumes(value, c.code),
-        lambda: (d for d in cs.descendants(value) if not cs.concepts[d].children),
+        lambda: (d for d in cs.descendants(value) if not cs.children_of(d)),
     )
 
 
@@ -187,6 +200,8 @@ class Include:
     concepts: dict[str, str | None] | None = None  # listed code -> compose display
     filters: list[Filter] = field(default_factory=list)
     value_sets: list[CompiledValueSet] = field(default_factory=list)
+    stated_version: str | None = None  # the version the compose names for the system, if any
+    concept_extensions: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
 
     def _own(self, system: str, code: str) -> Concept | None:
         cs = self.cs
@@ -236,7 +251,7 @@ class Include:
             ):
                 continue
             shown = self.concepts.get(code) if self.concepts is not None else None
-            yield Member(cs, c, shown or c.display)
+            yield Member(cs, c, shown or c.display, self.concept_extensions.get(code, ()))
 
 
 @dataclass(slots=True)
@@ -260,10 +275,10 @@ class CompiledValueSet:
 
     def members(self) -> Iterator[Member]:
         """Every member once, in compose order (and each code system's own order)."""
-        seen: set[tuple[str, str]] = set()
+        seen: set[tuple[str, str, str]] = set()
         for inc in self.includes:
             for m in inc.members():
-                key = (m.system, m.code)
+                key = (m.system, m.cs.info.version or "", m.code)
                 if key in seen:
                     continue
                 seen.add(key)
@@ -280,10 +295,45 @@ class CompiledValueSet:
             return None
         return inc.cs
 
+    def hierarchical(self) -> bool:
+        """True when every include draws on a code system's structure (no enumerated concepts,
+        no imports): such an expansion may be nested by the code system's hierarchy."""
+        return bool(self.includes) and all(
+            inc.cs is not None and inc.concepts is None and not inc.value_sets
+            for inc in self.includes
+        )
+
+    def all_parts(self) -> Iterator[Include]:
+        """Every include and exclude, imported value sets' included."""
+        for inc in [*self.includes, *self.excludes]:
+            yield inc
+            for v in inc.value_sets:
+                yield from v.all_parts()
+
+    def value_sets_used(self) -> list[tuple[str, str | None]]:
+        """(url, version) of every value set imported, at any depth (for used-valueset)."""
+        out: list[tuple[str, str | None]] = []
+        for inc in [*self.includes, *self.excludes]:
+            for v in inc.value_sets:
+                for key in [(v.url or "", v.version), *v.value_sets_used()]:
+                    if key not in out:
+                        out.append(key)
+        return out
+
+    def multi_version_systems(self) -> set[str]:
+        """Code systems the compose names in more than one version (includes and excludes):
+        their expansion entries must say which version each comes from."""
+        stated: dict[str, set[str]] = {}
+        compose = self.resource.get("compose") or {}
+        for part in (*compose.get("include", []), *compose.get("exclude", [])):
+            if isinstance(part, dict) and part.get("system"):
+                stated.setdefault(part["system"], set()).add(str(part.get("version") or ""))
+        return {url for url, versions in stated.items() if len(versions) > 1}
+
     def code_systems(self) -> list[CodeSystemIndex]:
         """The code system versions this value set draws on (for used-codesystem)."""
         out: list[CodeSystemIndex] = []
-        for inc in self.includes:
+        for inc in [*self.includes, *self.excludes]:
             for cs in ([inc.cs] if inc.cs is not None else []) + [
                 x for v in inc.value_sets for x in v.code_systems()
             ]:
@@ -320,20 +370,59 @@ def resolve(registry: Registry, url: str, version: str | None = None) -> dict[st
     vs = implicit(url) or registry.canonical("ValueSet", url, version)
     if vs is None:
         v = f" version '{version}'" if version else ""
-        raise NotFound(
-            f"A definition for the value set '{url}'{v} could not be found", expression="url"
-        )
+        raise NotFound(f"A definition for the value set '{url}'{v} could not be found")
     return vs
 
 
+def include_code_system(
+    registry: Registry,
+    system: str,
+    version: str | None,
+    versions: VersionRules | None = None,
+    action: str = "expanded",
+) -> CodeSystemIndex:
+    """The code system version an include (or exclude) of ``system`` draws on.
+
+    ``version`` is the one the compose states (a wildcard such as ``1.x`` picks the newest
+    match); ``versions`` are the request's system-version rules (force, default, check).
+    Raises NotFound for an unknown system or version, VersionMismatch when a
+    check-system-version rule rejects the version.
+    """
+    want = versions.base(system, version) if versions else (version or "")
+    if not registry.has_system(system):
+        return registry.code_system(system, want or None)  # raises NotFound naming the system
+    cs = registry.find_code_system(system, want or None)
+    if cs is None:
+        raise NotFound(
+            f"A definition for CodeSystem '{system}' version '{want}' could not be found, so "
+            f"the value set cannot be {action}. Valid versions: "
+            f"{present_versions(registry, system)}"
+        )
+    if versions and cs.info.version:
+        bad = versions.violated_check(system, cs.info.version)
+        if bad is not None:
+            raise VersionMismatch(
+                f"The version '{cs.info.version}' is not allowed for system '{system}': "
+                f"required to be '{bad}' by a version-check parameter"
+            )
+    return cs
+
+
 def compile_value_set(
-    registry: Registry, vs: dict[str, Any], _stack: tuple[str, ...] = ()
+    registry: Registry,
+    vs: dict[str, Any],
+    _stack: tuple[str, ...] = (),
+    versions: VersionRules | None = None,
+    vs_defaults: dict[str, str] | None = None,
 ) -> CompiledValueSet:
     """Compile a ValueSet resource; imports recursively, with cycle detection.
 
-    Raises InvalidRequest for a malformed compose, NotFound for an unknown
-    code system, code or imported value set, NotSupported for an operator we
-    do not do, TooCostly for an import cycle.
+    ``versions`` (system-version, check-system-version, force-system-version) choose
+    the code system versions; ``vs_defaults`` (url -> version, default-valueset-version)
+    the versions of imported value sets referenced without one. Raises InvalidRequest for a malformed compose,
+    NotFound for an unknown code system, code or imported value set,
+    NotSupported for an operator we do not do, TooCostly for an import cycle,
+    VersionMismatch when a version check fails.
     """
     url = vs.get("url")
     key = f"{url}|{vs.get('version', '')}"
@@ -356,14 +445,20 @@ def compile_value_set(
         system = inc.get("system")
         cs = None
         if system:
-            cs = registry.code_system(system, inc.get("version"))
+            cs = include_code_system(registry, system, inc.get("version"), versions)
         elif "concept" in inc or "filter" in inc:
             raise InvalidRequest(
                 f"{where} lists concepts or filters without a system", expression=f"{where}.system"
             )
         concepts = None
+        concept_ext: dict[str, tuple[dict[str, Any], ...]] = {}
         if "concept" in inc:
             concepts = {c.get("code"): c.get("display") for c in inc["concept"]}
+            concept_ext = {
+                c["code"]: tuple(c["extension"])
+                for c in inc["concept"]
+                if c.get("code") and isinstance(c.get("extension"), list)
+            }
         filters = (
             [
                 compile_filter(cs, f, f"{where}.filter[{i}]")
@@ -374,11 +469,12 @@ def compile_value_set(
         )
         imported = []
         for ref in inc.get("valueSet", []):
-            target = resolve(registry, ref)
-            imported.append(compile_value_set(registry, target, stack))
+            pinned = (vs_defaults or {}).get(ref) if "|" not in ref else None
+            target = resolve(registry, ref, pinned)
+            imported.append(compile_value_set(registry, target, stack, versions, vs_defaults))
         if cs is None and not imported:
             raise InvalidRequest(f"{where} needs a system or a valueSet", expression=where)
-        return Include(cs, concepts, filters, imported)
+        return Include(cs, concepts, filters, imported, inc.get("version") or None, concept_ext)
 
     includes = [
         one(inc, f"compose.include[{i}]") for i, inc in enumerate(compose.get("include", []))

@@ -1,21 +1,32 @@
-"""ValueSet $validate-code: https://hl7.org/fhir/R4/valueset-operation-validate-code.html
+"""ValueSet $validate-code: https://hl7.org/fhir/R5/valueset-operation-validate-code.html
 
-The code is first checked against its code system (unknown code, display,
-header) by the CodeSystem validation, then for membership in the value set
-without expanding it.
+A code, coding or codeable concept is checked against the value set's compose
+(include by include, without expanding), and each coding against its code
+system: unknown code, display, version, status. The issues, their codes
+(issue-type and the terminology ecosystem's tx-issue-type), the elements they
+point at (``code``, ``Coding.code``, ``CodeableConcept.coding[0].code``) and
+their wording follow the HL7 terminology ecosystem (tx.fhir.org), so that
+clients see the same answer from any server.
+
+CodeSystem $validate-code is the same check against the implicit value set of
+the whole code system (``internal``): it reports no value set membership.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidRequest
-from ..model import Coding
-from ..registry import Registry
+from ..errors import InvalidRequest, NotFound, TerminologyError
+from ..index import CodeSystemIndex
+from ..model import Coding, Concept
+from ..registry import Registry, _version_key
+from . import messages as M
 from .types import Issue, ValidateCodeResult
-from .validate_code import check_coding
-from .valueset import CompiledValueSet, compile_value_set, resolve
+from .valueset import compile_filter, implicit
+from .versions import VersionRules, more_detailed, present_versions
+
+HEADER_EXAMPLES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,29 +42,1020 @@ class VSValidateRequest:
     codeable_concept: tuple[Coding, ...] | None = None
     display_language: str | None = None
     abstract: bool = True  # may an abstract (notSelectable) code be valid?
+    infer_system: bool = False
+    membership_only: bool = False
+    lenient_display: bool = False  # a wrong display is a warning, not an error
+    active_only: bool = False
+    rules: VersionRules = field(default_factory=VersionRules)
+    languages: tuple[str, ...] = ()  # from Accept-Language, when displayLanguage is absent
+    text: str | None = None  # CodeableConcept.text, echoed
 
 
-def _check(
-    registry: Registry, vs: CompiledValueSet, coding: Coding, path: str, abstract_ok: bool
+class PrepareError(Exception):
+    """The value set cannot be evaluated (an import is unknown): a result, not an HTTP error."""
+
+    def __init__(self, issue: Issue) -> None:
+        super().__init__(issue.text)
+        self.issue = issue
+
+
+def _path(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def vurl(vs: dict[str, Any]) -> str:
+    url = vs.get("url")
+    if not url:
+        return "(unidentified)"
+    return f"{url}|{vs['version']}" if vs.get("version") else str(url)
+
+
+def is_absolute(url: str) -> bool:
+    return ":" in url
+
+
+def header_like(cs: CodeSystemIndex) -> bool:
+    """Code systems with a billable notion (ICD-10-CM): headers warn, variants get suggestions."""
+    return any(d.code == "billable" for d in cs.info.property_defs)
+
+
+def billable_descendants(cs: CodeSystemIndex, code: str) -> list[str]:
+    return [d for d in cs.descendants(code) if not cs.concepts[d].abstract]
+
+
+def cs_language(cs: CodeSystemIndex) -> str | None:
+    lang = cs.info.extra.get("language")
+    return lang if isinstance(lang, str) else None
+
+
+# Displays
+
+
+@dataclass(frozen=True, slots=True)
+class Display:
+    value: str
+    language: str | None
+
+
+def _lang_ok(lang: str | None, wanted: tuple[str, ...]) -> bool:
+    if not wanted or lang is None:
+        return True
+    base = lang.split("-")[0].lower()
+    return any(w == "*" or w.split("-")[0].lower() == base for w in wanted)
+
+
+@dataclass(slots=True)
+class Displays:
+    items: list[Display] = field(default_factory=list)
+
+    def add(self, value: str | None, language: str | None) -> None:
+        if value and not any(d.value == value and d.language == language for d in self.items):
+            self.items.append(Display(value, language))
+
+    def valid(self, langs: tuple[str, ...]) -> list[Display]:
+        return [d for d in self.items if _lang_ok(d.language, langs)]
+
+    def preferred(self, langs: tuple[str, ...]) -> str | None:
+        if langs:
+            for want in langs:
+                for d in self.items:
+                    if d.language and want != "*" and _lang_ok(d.language, (want,)):
+                        return d.value
+        return self.items[0].value if self.items else None
+
+
+def _norm_ws(s: str) -> str:
+    return " ".join(s.split())
+
+
+def _present(ds: list[Display]) -> str:
+    parts = [f"'{d.value}'" + (f" ({d.language})" if d.language else "") for d in ds]
+    if len(parts) <= 1:
+        return "".join(parts)
+    return f"{', '.join(parts[:-1])} or {parts[-1]}"
+
+
+# The check
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one validation collects: issues (deduplicated), messages, unknown systems."""
+
+    issues: list[Issue] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    unknown_codes: list[str] = field(default_factory=list)
+
+    def add(self, issue: Issue) -> bool:
+        key = (issue.severity, issue.code, issue.text, issue.expression)
+        if any((i.severity, i.code, i.text, i.expression) == key for i in self.issues):
+            return False
+        self.issues.append(issue)
+        return True
+
+    def msg(self, text: str) -> None:
+        if text and text not in self.messages:
+            self.messages.append(text)
+
+    def unknown_system(self, s: str) -> bool:
+        if s in self.unknown:
+            return False
+        self.unknown.append(s)
+        return True
+
+    def merge(self, other: Outcome) -> None:
+        for i in other.issues:
+            self.add(i)
+        for m in other.messages:
+            self.msg(m)
+        for u in other.unknown:
+            self.unknown_system(u)
+        for c in other.unknown_codes:
+            if c not in self.unknown_codes:
+                self.unknown_codes.append(c)
+
+    def unknown_code(self, system: str) -> bool:
+        """True the first time an unknown code is reported for ``system``."""
+        if system in self.unknown_codes:
+            return False
+        self.unknown_codes.append(system)
+        return True
+
+    def has_errors(self) -> bool:
+        return any(i.severity in ("error", "fatal") for i in self.issues)
+
+
+@dataclass(slots=True)
+class Found:
+    """What the check of one coding found, beside true/false."""
+
+    version: str = ""
+    content: str | None = None
+    inactive: bool = False
+    inactive_path: str = ""
+    status: str | None = None
+    normal_form: str | None = None
+    implied_system: str = ""
+    displays: Displays = field(default_factory=Displays)
+    cs: CodeSystemIndex | None = None
+
+
+def _ext(el: dict[str, Any], url: str) -> Any:
+    for e in el.get("extension", []) or []:
+        if isinstance(e, dict) and e.get("url") == url:
+            return next((v for k, v in e.items() if k.startswith("value")), True)
+    return None
+
+
+STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
+
+
+class Checker:
+    """One value set prepared for validation (its imports prepared too)."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        vs: dict[str, Any],
+        req: VSValidateRequest,
+        internal: bool = False,
+        stack: tuple[str, ...] = (),
+    ) -> None:
+        self.registry = registry
+        self.vs = vs
+        self.req = req
+        self.internal = internal
+        self.stack = (*stack, vurl(vs))
+        self.others: dict[str, Checker] = {}
+        compose = vs.get("compose")
+        if not isinstance(compose, dict):
+            raise InvalidRequest(
+                f"The value set '{vurl(vs)}' has no compose to evaluate", expression="compose"
+            )
+        self.compose = compose
+        self.langs = (req.display_language,) if req.display_language else req.languages
+
+    # preparation
+
+    def prepare(self) -> None:
+        for kind in ("include", "exclude"):
+            for i, inc in enumerate(self.compose.get(kind, []) or []):
+                if not isinstance(inc, dict):
+                    raise InvalidRequest(
+                        f"compose.{kind}[{i}] must be an object", expression=f"compose.{kind}"
+                    )
+                for ref in inc.get("valueSet", []) or []:
+                    self._prepare_import(ref)
+                for j, f in enumerate(inc.get("filter", []) or []):
+                    if f.get("value") in (None, ""):
+                        raise InvalidRequest(
+                            M.FILTER_NO_VALUE.format(
+                                system=inc.get("system"), prop=f.get("property"), op=f.get("op")
+                            ),
+                            expression=f"ValueSet.compose.{kind}[{i}].filter[{j}]",
+                        )
+
+    def _prepare_import(self, ref: str) -> None:
+        if ref in self.others:
+            return
+        target = self._find_vs(ref)
+        if target is None:
+            raise PrepareError(
+                Issue(
+                    "error",
+                    "not-found",
+                    M.UNKNOWN_VS.format(url=ref),
+                    "not-found",
+                    None,
+                    "Unable_to_resolve_value_Set_",
+                )
+            )
+        if vurl(target) in self.stack:
+            raise PrepareError(
+                Issue(
+                    "error",
+                    "processing",
+                    M.VS_CIRCULAR.format(url=vurl(target), path=", ".join(self.stack)),
+                    "vs-invalid",
+                    None,
+                    "VALUESET_CIRCULAR_REFERENCE",
+                )
+            )
+        checker = Checker(self.registry, target, self.req, stack=self.stack)
+        checker.prepare()
+        self.others[ref] = checker
+
+    def _find_vs(self, ref: str) -> dict[str, Any] | None:
+        if ref.startswith("#"):
+            for c in self.vs.get("contained", []) or []:
+                if isinstance(c, dict) and c.get("id") == ref[1:]:
+                    return c
+            return None
+        url, _, version = ref.partition("|")
+        return implicit(url) or self.registry.canonical("ValueSet", url, version or None)
+
+    # code systems and versions
+
+    def find_cs(
+        self, url: str, version: str, out: Outcome | None, path: str, apply_rules: bool = True
+    ) -> CodeSystemIndex | None:
+        v = self.req.rules.base(url, version) if apply_rules else version
+        cs = self.registry.find_code_system(url, v or None)
+        if cs is not None and out is not None:
+            bad = self.req.rules.violated_check(url, cs.info.version or "")
+            if bad is not None:
+                out.add(
+                    Issue(
+                        "error",
+                        "exception",
+                        M.VERSION_CHECK.format(system=url, version=cs.info.version, check=bad),
+                        "version-error",
+                        _path(path, "version"),
+                        "VALUESET_VERSION_CHECK",
+                    )
+                )
+        return cs
+
+    def determine_version(
+        self, path: str, system: str, version_vs: str, version_coding: str, out: Outcome
+    ) -> str:
+        result = self.req.rules.base(system, version_vs)
+        if not version_coding:
+            return result
+        if result and version_coding != result and more_detailed(result, version_coding):
+            result = version_coding
+        if not result and any(
+            v == version_coding or more_detailed(version_coding, v)
+            for v in self.registry.code_systems.get(system, {})
+        ):
+            result = version_coding
+        cs = self.find_cs(system, result, None, path)
+        cs_v = (cs.info.version or "") if cs is not None else ""
+        if cs is not None and cs_v != version_coding and not more_detailed(version_coding, cs_v):
+            severity = "error"
+            if not result:
+                severity = "warning"
+                mid, text = (
+                    "VALUESET_VALUE_MISMATCH_DEFAULT",
+                    M.MISMATCH_DEFAULT.format(system=system, version=cs_v, coding=version_coding),
+                )
+            elif result != version_vs:
+                mid, text = (
+                    "VALUESET_VALUE_MISMATCH_CHANGED",
+                    M.MISMATCH_CHANGED.format(
+                        system=system, version=result, vs=version_vs or "", coding=version_coding
+                    ),
+                )
+            else:
+                mid, text = (
+                    "VALUESET_VALUE_MISMATCH",
+                    M.MISMATCH.format(system=system, version=version_vs, coding=version_coding),
+                )
+            out.add(Issue(severity, "invalid", text, "vs-invalid", _path(path, "version"), mid))
+            if severity == "error":
+                out.msg(text)
+            if self.registry.find_code_system(system, version_coding) is None:
+                self._unknown_version(path, system, version_coding, out)
+        elif cs is None and result != version_coding:
+            text = M.MISMATCH.format(system=system, version=result, coding=version_coding)
+            out.add(
+                Issue(
+                    "error",
+                    "invalid",
+                    text,
+                    "vs-invalid",
+                    _path(path, "version"),
+                    "VALUESET_VALUE_MISMATCH",
+                )
+            )
+            out.msg(text)
+        return result
+
+    def _unknown_version(self, path: str, system: str, version: str, out: Outcome) -> None:
+        known = present_versions(self.registry, system)
+        if known:
+            mid, text, key = (
+                "UNKNOWN_CODESYSTEM_VERSION",
+                M.UNKNOWN_CS_VERSION.format(system=system, version=version, known=known),
+                f"{system}|{version}",
+            )
+        else:
+            mid, text, key = (
+                "UNKNOWN_CODESYSTEM_VERSION_NONE",
+                M.UNKNOWN_CS_VERSION_NONE.format(system=system, version=version),
+                system,
+            )
+        out.msg(text)
+        if out.unknown_system(key):
+            out.add(Issue("error", "not-found", text, "not-found", _path(path, "system"), mid))
+
+    def _unknown_system(self, path: str, system: str, out: Outcome) -> None:
+        text = M.UNKNOWN_CS.format(system=system)
+        out.msg(text)
+        if out.unknown_system(system):
+            out.add(
+                Issue(
+                    "error",
+                    "not-found",
+                    text,
+                    "not-found",
+                    _path(path, "system"),
+                    "UNKNOWN_CODESYSTEM",
+                )
+            )
+
+    def status_check(self, cs: CodeSystemIndex, out: Outcome) -> None:
+        extra = cs.info.extra
+        name = f"{cs.info.url}|{cs.info.version}" if cs.info.version else cs.info.url
+        std = _ext(extra, STANDARDS_STATUS)
+        vs_std = _ext(self.vs, STANDARDS_STATUS)
+        if std in ("deprecated", "withdrawn"):
+            mid, text = (
+                f"MSG_{std.upper()}",
+                M.STATUS_REF.format(status=std, type="CodeSystem", url=name),
+            )
+        elif cs.info.status == "retired":
+            mid, text = (
+                "MSG_RETIRED",
+                M.STATUS_REF.format(status="retired", type="CodeSystem", url=name),
+            )
+        elif cs.info.experimental and not self.vs.get("experimental") and not self.internal:
+            mid, text = (
+                "MSG_EXPERIMENTAL",
+                M.STATUS_REF.format(status="experimental", type="CodeSystem", url=name),
+            )
+        elif (
+            (cs.info.status == "draft" or std == "draft")
+            and not (self.vs.get("status") == "draft" or vs_std == "draft")
+            and not self.internal
+        ):
+            mid, text = (
+                "MSG_DRAFT",
+                M.STATUS_REF.format(status="draft", type="CodeSystem", url=name),
+            )
+        else:
+            return
+        out.add(Issue("information", "business-rule", text, "status-check", None, mid))
+
+    # membership
+
+    def determine_system(self, code: str) -> tuple[str, list[str]]:
+        """The one system of the value set that has ``code`` ("" when none or several)."""
+        systems: list[str] = []
+        for inc in self.compose.get("include", []) or []:
+            if inc.get("valueSet") or not inc.get("system"):
+                for ch in self.others.values():
+                    _s, found = ch.determine_system(code)
+                    systems.extend(x for x in found if x not in systems)
+                continue
+            cs = self.find_cs(inc["system"], inc.get("version") or "", None, "")
+            if cs is None:
+                continue
+            if self._in_include(cs, inc, code) is not None and inc["system"] not in systems:
+                systems.append(inc["system"])
+        return (systems[0] if len(systems) == 1 else ""), systems
+
+    def _in_include(self, cs: CodeSystemIndex, inc: dict[str, Any], code: str) -> Concept | None:
+        c = cs.get(code)
+        if c is None:
+            return None
+        if "concept" in inc and not any(x.get("code") == c.code for x in inc["concept"]):
+            return None
+        for i, f in enumerate(inc.get("filter", []) or []):
+            try:
+                if not compile_filter(cs, f, f"filter[{i}]").test(c):
+                    return None
+            except TerminologyError:
+                return None
+        return c
+
+    def check(
+        self,
+        path: str,
+        system: str,
+        version: str,
+        code: str,
+        abstract_ok: bool,
+        infer: bool,
+        found: Found,
+        out: Outcome,
+    ) -> bool | None:
+        """True (in the value set), False (not), None (cannot tell: an unknown code system)."""
+        if not system and not infer:
+            text = M.NO_SYSTEM
+            out.msg(text)
+            out.add(
+                Issue(
+                    "warning",
+                    "invalid",
+                    text,
+                    "invalid-data",
+                    path or None,
+                    "Coding_has_no_system__cannot_validate",
+                )
+            )
+            return False
+        if not system:
+            system, systems = self.determine_system(code)
+            if not system:
+                if len(systems) > 1:
+                    text = M.INFER_MULTIPLE.format(
+                        code=code, vs=vurl(self.vs), systems=", ".join(systems)
+                    )
+                    mid = "Unable_to_resolve_system__value_set_has_multiple_matches"
+                else:
+                    text = M.INFER_NONE.format(code=code, vs=vurl(self.vs))
+                    mid = "UNABLE_TO_INFER_CODESYSTEM"
+                out.msg(text)
+                out.add(Issue("error", "not-found", text, "cannot-infer", "code", mid))
+                return False
+            found.implied_system = system
+        result: bool | None = False
+        first_miss: Outcome | None = None  # what the first include of the system said
+        outer = out
+        for inc in self._includes():
+            inc_system = inc.get("system")
+            out = outer
+            if not inc_system:
+                result = True
+            elif inc_system == system:
+                out = Outcome(unknown=list(outer.unknown), unknown_codes=list(outer.unknown_codes))
+                v = self.determine_version(path, system, inc.get("version") or "", version, out)
+                cs = self.find_cs(system, v, out, path)
+                if cs is None:
+                    if self.req.membership_only:
+                        return False
+                    if not v:
+                        self._unknown_system(path, system, out)
+                    else:
+                        self._unknown_version(path, system, v, out)
+                    outer.merge(out)
+                    return None
+                self.status_check(cs, out)
+                found.version = cs.info.version or ""
+                found.content = cs.info.content
+                found.cs = cs
+                result = self.check_concept_set(path, cs, inc, code, abstract_ok, found, out)
+            else:
+                result = False
+            for ref in inc.get("valueSet", []) or []:
+                if result is True:
+                    result = self.others[ref].check(
+                        path, system, version, code, abstract_ok, infer, found, out
+                    )
+            if out is not outer:
+                if result is True:
+                    outer.merge(out)
+                elif first_miss is None:
+                    first_miss = out
+            if result is True:
+                break
+        out = outer
+        if result is not True and first_miss is not None:
+            out.merge(first_miss)
+        if result is True:
+            for ex in self.compose.get("exclude", []) or []:
+                excluded = True
+                ex_system = ex.get("system")
+                if ex_system:
+                    excluded = False
+                    if ex_system == system:
+                        cs = self.find_cs(ex_system, ex.get("version") or "", None, path)
+                        excluded = cs is not None and self._in_include(cs, ex, code) is not None
+                for ref in ex.get("valueSet", []) or []:
+                    excluded = excluded and (
+                        self.others[ref].check(
+                            path, system, version, code, abstract_ok, infer, Found(), Outcome()
+                        )
+                        is True
+                    )
+                if excluded:
+                    return False
+        return result
+
+    def _includes(self) -> list[dict[str, Any]]:
+        """The includes in compose order, except that includes of several versions of one
+        code system are tried newest first (a code in both is the newer version's)."""
+        incs = [i for i in self.compose.get("include", []) or [] if isinstance(i, dict)]
+        out = list(incs)
+        by_system: dict[str, list[int]] = {}
+        for n, inc in enumerate(incs):
+            if inc.get("system") and inc.get("version"):
+                by_system.setdefault(inc["system"], []).append(n)
+        for positions in by_system.values():
+            if len(positions) > 1:
+                ordered = sorted(
+                    (incs[n] for n in positions),
+                    key=lambda i: _version_key(str(i["version"])),
+                    reverse=True,
+                )
+                for n, inc in zip(positions, ordered, strict=True):
+                    out[n] = inc
+        return out
+
+    def _exclude_inactive(self) -> bool:
+        return self.compose.get("inactive") is False
+
+    def check_concept_set(
+        self,
+        path: str,
+        cs: CodeSystemIndex,
+        inc: dict[str, Any],
+        code: str,
+        abstract_ok: bool,
+        found: Found,
+        out: Outcome,
+    ) -> bool:
+        c = cs.get(code)
+        whole = "concept" not in inc and not inc.get("filter")
+        where = _path(path, "code")
+        if c is None:
+            if whole and not self.req.membership_only:
+                if cs.info.content != "complete":
+                    out.add(
+                        Issue(
+                            "warning",
+                            "code-invalid",
+                            M.UNKNOWN_CODE_FRAGMENT.format(
+                                code=code, system=cs.info.url, version=cs.info.version or ""
+                            ),
+                            "invalid-code",
+                            where,
+                            "UNKNOWN_CODE_IN_FRAGMENT",
+                        )
+                    )
+                    return True
+                if out.unknown_code(cs.info.url):
+                    text, mid = unknown_code_text(cs, code)
+                    out.add(Issue("error", "code-invalid", text, "invalid-code", where, mid))
+            return False
+        if "concept" in inc:
+            listed = next((x for x in inc["concept"] if x.get("code") == c.code), None)
+            if listed is None:
+                return False
+        else:
+            listed = None
+        if inc.get("filter") and self._in_include(cs, inc, code) is None:
+            return False
+        list_displays(found.displays, cs, c)
+        if listed is not None and listed.get("display"):
+            found.displays.add(listed["display"].strip(), self.vs.get("language"))
+        if c.abstract and not abstract_ok:
+            if not self.req.membership_only:
+                out.add(
+                    Issue(
+                        "error",
+                        "business-rule",
+                        M.ABSTRACT.format(system=cs.info.url, code=code),
+                        "code-rule",
+                        where,
+                        "ABSTRACT_CODE_NOT_ALLOWED",
+                    )
+                )
+            return False
+        if c.inactive and (self._exclude_inactive() or self.req.active_only):
+            text = M.NOT_ACTIVE.format(code=code)
+            out.add(
+                Issue(
+                    "error", "business-rule", text, "code-rule", where, "STATUS_CODE_WARNING_CODE"
+                )
+            )
+            out.msg(text)
+            if not self.req.membership_only:
+                found.inactive, found.inactive_path, found.status = True, path, c.status
+            return False
+        if c.code != code:
+            name = f"{cs.info.url}|{cs.info.version}" if cs.info.version else cs.info.url
+            out.add(
+                Issue(
+                    "information",
+                    "business-rule",
+                    M.CASE_DIFFERENCE.format(code=code, real=c.code, system=name),
+                    "code-rule",
+                    where,
+                    "CODE_CASE_DIFFERENCE",
+                )
+            )
+            found.normal_form = c.code
+        if listed is not None:
+            sstatus = _ext(listed, STANDARDS_STATUS)
+            if sstatus in ("withdrawn", "deprecated") or _ext(
+                listed, "http://hl7.org/fhir/StructureDefinition/valueset-deprecated"
+            ):
+                out.add(
+                    Issue(
+                        "warning",
+                        "business-rule",
+                        M.DEPRECATED_IN_VS.format(
+                            code=code,
+                            system=cs.info.url,
+                            status=sstatus or "deprecated",
+                            vs=vurl(self.vs),
+                        ),
+                        "code-comment",
+                        where,
+                        "CONCEPT_DEPRECATED_IN_VALUESET",
+                    )
+                )
+        found.inactive, found.inactive_path, found.status = c.inactive, path, c.status
+        return True
+
+
+def list_displays(displays: Displays, cs: CodeSystemIndex, c: Concept) -> None:
+    lang = cs_language(cs)
+    displays.add(c.display, lang)
+    for d in c.designations:
+        displays.add(d.value, d.language or lang)
+
+
+def unknown_code_text(cs: CodeSystemIndex, code: str) -> tuple[str, str]:
+    """The unknown-code message; for ICD-10-CM-like systems with a suggestion or what it is."""
+    if cs.info.version:
+        text = M.UNKNOWN_CODE_V.format(code=code, system=cs.info.url, version=cs.info.version)
+        mid = "Unknown_Code_in_Version"
+    else:
+        text = M.UNKNOWN_CODE.format(code=code, system=cs.info.url)
+        mid = "Unknown_Code_in"
+    if header_like(cs):
+        if (s := cs.suggest(code)) is not None:
+            text += (
+                f"; did you mean '{s}'? Codes are case-sensitive and written exactly as published"
+            )
+        elif code in cs.groupings:
+            g = cs.groupings[code]
+            text += f"; '{code}' is a {g.kind} ({g.title}), a grouping that is not a code"
+    return text, mid
+
+
+def _header_warning(cs: CodeSystemIndex, c: Concept) -> str:
+    leaves = billable_descendants(cs, c.code)
+    shown = ", ".join(leaves[:HEADER_EXAMPLES])
+    more = f" and {len(leaves) - HEADER_EXAMPLES} more" if len(leaves) > HEADER_EXAMPLES else ""
+    return (
+        f"'{c.code}' is a header, not selectable (not billable); use one of its "
+        f"{len(leaves)} billable descendants: {shown}{more}"
+    )
+
+
+def validate_codings(
+    checker: Checker, codings: tuple[Coding, ...], mode: str, abstract_ok: bool, infer: bool
 ) -> ValidateCodeResult:
-    res = check_coding(registry, coding, path)
-    if res.code is None or res.system is None or not registry.has_system(res.system):
-        return res
-    if any(i.tx_code == "invalid-code" for i in res.issues):
-        return res
-    vs_name = f"{vs.url}|{vs.version}" if vs.version else str(vs.url)
-    concept = vs.contains(res.system, res.code)
-    where = f"{path}.code" if path else "code"
-    if concept is None:
-        msg = f"The provided code '{res.system}#{res.code}' was not found in the value set '{vs_name}'"
-        res.result = False
-        res.issues.insert(0, Issue("error", "code-invalid", msg, "not-in-vs", where))
-    elif concept.abstract and not abstract_ok:
-        msg = f"The code '{res.code}' is abstract (not selectable) and the request does not allow abstract codes"
-        res.result = False
-        res.issues.insert(0, Issue("error", "business-rule", msg, "code-rule", where))
-    res.message = "; ".join(i.text for i in res.issues) or None
+    """Check the codings (one for code and coding, any number for codeableConcept)."""
+    req = checker.req
+    issue_path = {"code": "", "coding": "Coding"}.get(mode, "CodeableConcept")
+    out = Outcome()
+    vs_name = vurl(checker.vs)
+    langs = checker.langs
+    ok: bool | None = False
+    psys = pcode = pver = pdisp = None
+    tsys = tcode = tver = None
+    inactive = Found()
+    codelist: list[str] = []
+    seen_unknown: list[str] = []
+    extra_version: str | None = None
+    normal_form: str | None = None
+    for i, c in enumerate(codings):
+        path = f"{issue_path}.coding[{i}]" if mode == "codeableConcept" else issue_path
+        found = Found()
+        v = checker.check(
+            path, c.system or "", c.version or "", c.code or "", abstract_ok, infer, found, out
+        )
+        if found.inactive or found.status:
+            inactive = found
+        ws = found.implied_system or c.system or ""
+        if not tcode or v is True:
+            tsys, tcode, tver = c.system, c.code, c.version
+        cc = f"{ws}|{c.version}#{c.code}" if c.version else f"{ws}#{c.code}"
+        if c.display:
+            cc += f" ('{c.display}')"
+        codelist.append(f"'{cc}'")
+        if v is False and not checker.internal and mode == "codeableConcept":
+            out.add(
+                Issue(
+                    "information",
+                    "code-invalid",
+                    M.NOT_IN_VS.format(codes=f"'{cc}'", vs=vs_name),
+                    "this-code-not-in-vs",
+                    f"{issue_path}.coding[{i}].code",
+                    "None_of_the_provided_codes_are_in_the_value_set_one",
+                )
+            )
+        if ok is not True and v is not False:
+            ok = v
+        if v is True:
+            cs = found.cs
+            if found.content not in (None, "complete") and found.content == "example":
+                m = M.NOT_ENOUGH_INFO.format(
+                    system=c.system, code=c.code, display=c.display, mode=found.content
+                )
+                out.msg(m)
+                out.add(Issue("warning", "not-found", m, "vs-invalid", path or None))
+            elif c.display and found.displays.items:
+                check_display(checker, found.displays, c, path, out)
+            if pcode is None:
+                psys, pcode = c.system or found.implied_system, c.code
+                normal_form = found.normal_form
+                pver = found.version or None
+                pdisp = found.displays.preferred(langs)
+            if cs is not None and header_like(cs):
+                concept = cs.get(c.code or "")
+                if concept is not None and concept.abstract and abstract_ok:
+                    m = _header_warning(cs, concept)
+                    out.msg(m)
+                    out.add(Issue("warning", "business-rule", m, "code-rule", _path(path, "code")))
+        elif not req.membership_only and ws:
+            if not is_absolute(ws):
+                m = M.RELATIVE_SYSTEM
+                sp = (
+                    f"{issue_path}.system"
+                    if mode == "coding"
+                    else f"{issue_path}.coding[{i}].system"
+                    if mode == "codeableConcept"
+                    else issue_path or None
+                )
+                out.msg(m)
+                out.add(
+                    Issue(
+                        "error", "invalid", m, "invalid-data", sp, "Terminology_TX_System_Relative"
+                    )
+                )
+            prov = checker.find_cs(ws, c.version or "", out, path)
+            if prov is None:
+                if checker.registry.canonical("ValueSet", ws) is not None:
+                    m = M.SYSTEM_IS_VS.format(url=ws)
+                    out.msg(m)
+                    out.add(
+                        Issue(
+                            "error",
+                            "invalid",
+                            m,
+                            "invalid-data",
+                            _path(path, "system"),
+                            "Terminology_TX_System_ValueSet2",
+                        )
+                    )
+                elif not c.version and not checker.registry.has_system(ws):
+                    checker._unknown_system(path, ws, out)
+                else:
+                    checker._unknown_version(path, ws, c.version or "", out)
+            else:
+                concept = prov.get(c.code or "")
+                if concept is None:
+                    key = f"{ws}|{prov.info.version}#{c.code}"
+                    if key not in seen_unknown and out.unknown_code(ws):
+                        seen_unknown.append(key)
+                        if prov.info.content == "complete":
+                            m, mid = unknown_code_text(prov, c.code or "")
+                            out.msg(m)
+                            out.add(
+                                Issue(
+                                    "error",
+                                    "code-invalid",
+                                    m,
+                                    "invalid-code",
+                                    _path(path, "code"),
+                                    mid,
+                                )
+                            )
+                        else:
+                            m = M.UNKNOWN_CODE_FRAGMENT.format(
+                                code=c.code, system=ws, version=prov.info.version or ""
+                            )
+                            out.add(
+                                Issue(
+                                    "warning",
+                                    "code-invalid",
+                                    m,
+                                    "invalid-code",
+                                    _path(path, "code"),
+                                    "UNKNOWN_CODE_IN_FRAGMENT",
+                                )
+                            )
+                else:
+                    ds = Displays()
+                    list_displays(ds, prov, concept)
+                    pdisp = ds.preferred(langs) or pdisp
+                    if c.display:
+                        check_display(checker, ds, c, path, out, simple=True)
+                    if prov.info.version:
+                        extra_version = prov.info.version
+    if ok is False and not checker.internal:
+        if mode == "codeableConcept":
+            mid, m = "TX_GENERAL_CC_ERROR_MESSAGE", M.CC_NOT_IN_VS.format(vs=vs_name)
+            p: str | None = None
+        else:
+            mid = "None_of_the_provided_codes_are_in_the_value_set_one"
+            m = M.NOT_IN_VS.format(codes=", ".join(codelist), vs=vs_name)
+            p = _path(issue_path, "code")
+        if out.add(Issue("error", "code-invalid", m, "not-in-vs", p, mid)):
+            out.msg(m)
+    res = ValidateCodeResult(ok is True and not out.has_errors())
+    if psys:
+        res.system = psys
+    elif ok is True and inactive.implied_system:
+        res.system = inactive.implied_system
+    elif tsys and mode != "codeableConcept":
+        res.system = tsys
+    res.unknown_systems = list(out.unknown)
+    res.unknown_is_cause = ok is not False
+    if pcode:
+        res.code = pcode
+    elif tcode and mode != "codeableConcept":
+        res.code = tcode
+    if pver:
+        res.version = pver
+    elif tver and mode != "codeableConcept":
+        res.version = tver
+    elif extra_version:
+        res.version = extra_version
+    if pdisp and (pcode or (tcode and mode != "codeableConcept")):
+        res.display = pdisp
+    for f in [inactive]:
+        if f.inactive:
+            res.inactive = True
+            if f.status and f.status != "inactive":
+                res.status = f.status
+            st = (
+                "inactive" if not f.status or f.status == "inactive" else f"{f.status} and inactive"
+            )
+            m = M.INACTIVE_FOUND.format(status=st, code=tcode)
+            out.msg(m)
+            out.add(
+                Issue(
+                    "warning",
+                    "business-rule",
+                    m,
+                    "code-comment",
+                    f.inactive_path or None,
+                    "INACTIVE_CONCEPT_FOUND",
+                )
+            )
+        elif f.status and f.status.lower() == "deprecated":
+            res.status = "deprecated"
+            m = M.DEPRECATED_FOUND.format(code=tcode)
+            out.msg(m)
+            out.add(
+                Issue(
+                    "warning",
+                    "business-rule",
+                    m,
+                    "code-comment",
+                    issue_path or None,
+                    "DEPRECATED_CONCEPT_FOUND",
+                )
+            )
+    for iss in out.issues:
+        if iss.severity == "error":
+            out.msg(iss.text)
+    res.normalized_code = normal_form
+    res.message = "; ".join(sorted(out.messages)) or None
+    res.issues = out.issues
+    if mode == "codeableConcept":
+        res.codeable_concept = codings
+        res.text = req.text
     return res
+
+
+def check_display(
+    checker: Checker, ds: Displays, c: Coding, path: str, out: Outcome, simple: bool = False
+) -> None:
+    langs = checker.langs
+    display = c.display or ""
+    valid = ds.valid(langs)
+    if any(d.value.casefold() == display.casefold() for d in valid):
+        return
+    ws = any(_norm_ws(d.value).casefold() == _norm_ws(display).casefold() for d in valid)
+    mid = (
+        "Display_Name_WS_for__should_be_one_of__instead_of"
+        if ws
+        else "Display_Name_for__should_be_one_of__instead_of"
+    )
+    lead = M.WRONG_DISPLAY_WS if ws else M.WRONG_DISPLAY
+    severity = "warning" if checker.req.lenient_display else "error"
+    lang_summary = ",".join(langs) if langs else "--"
+    target = f"{c.system}#{c.code}"
+    if not valid:
+        default = ds.items[0].value if ds.items else None
+        if default is None:
+            return
+        if any(d.value.casefold() == display.casefold() for d in ds.items):
+            severity, mid = "information", "NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_OK"
+            m = M.NONE_FOR_LANG_OK.format(target=target, langs=lang_summary, display=display)
+        else:
+            mid = "NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_ERR"
+            m = M.NONE_FOR_LANG_ERR.format(
+                display=display, target=target, langs=lang_summary, default=default
+            )
+    elif len(valid) == 1:
+        m = lead.format(display=display, target=target) + M.VALID_ONE.format(
+            present=_present(valid), langs=lang_summary
+        )
+    else:
+        m = lead.format(display=display, target=target) + M.VALID_MANY.format(
+            n=len(valid), present=_present(valid), langs=lang_summary
+        )
+    out.msg(m)
+    out.add(Issue(severity, "invalid", m, "invalid-display", _path(path, "display"), mid))
+
+
+def resolve_value_set(registry: Registry, req: VSValidateRequest) -> dict[str, Any]:
+    if req.value_set is not None:
+        return req.value_set
+    if not req.url:
+        raise InvalidRequest(
+            "No value set: send url (or call ValueSet/{id}/$validate-code) or valueSet",
+            expression="url",
+        )
+    url, _, pinned = req.url.partition("|")
+    version = req.value_set_version or pinned or None
+    vs = implicit(url) or registry.canonical("ValueSet", url, version)
+    if vs is None:
+        name = f"{url}|{version}" if version else url
+        raise NotFound(M.UNKNOWN_VS.format(url=name))
+    return vs
+
+
+def _codings(req: VSValidateRequest) -> tuple[tuple[Coding, ...], str]:
+    if req.codeable_concept is not None:
+        return req.codeable_concept, "codeableConcept"
+    if req.coding is not None:
+        c = req.coding
+        return (
+            Coding(
+                c.system,
+                c.code,
+                c.version,
+                c.display if c.display is not None else req.display,
+            ),
+        ), "coding"
+    if req.code is not None:
+        return (Coding(req.system, req.code, req.system_version, req.display),), "code"
+    raise InvalidRequest(M.NOTHING_TO_VALIDATE, expression="code")
+
+
+def run(
+    registry: Registry, vs: dict[str, Any], req: VSValidateRequest, internal: bool = False
+) -> ValidateCodeResult:
+    codings, mode = _codings(req)
+    if mode == "codeableConcept" and not codings:
+        raise InvalidRequest(
+            "codeableConcept has no coding to validate", expression="codeableConcept"
+        )
+    infer = req.infer_system or (mode == "code" and not codings[0].system)
+    checker = Checker(registry, vs, req, internal)
+    try:
+        checker.prepare()
+    except PrepareError as e:
+        first = codings[0]
+        res = ValidateCodeResult(False, message=e.issue.text, issues=[e.issue])
+        if mode != "codeableConcept":
+            res.system, res.code = first.system, first.code
+        else:
+            res.codeable_concept = codings
+            res.text = req.text
+        return res
+    return validate_codings(checker, codings, mode, req.abstract, infer)
 
 
 def validate_vs_code(registry: Registry, req: VSValidateRequest) -> ValidateCodeResult:
@@ -62,61 +1064,22 @@ def validate_vs_code(registry: Registry, req: VSValidateRequest) -> ValidateCode
     Raises InvalidRequest when there is nothing to validate or no value set,
     NotFound for an unknown value set.
     """
-    if req.value_set is not None:
-        vs_res = req.value_set
-    elif req.url:
-        vs_res = resolve(registry, req.url, req.value_set_version)
-    else:
-        raise InvalidRequest(
-            "No value set: send url (or call ValueSet/{id}/$validate-code) or valueSet",
-            expression="url",
-        )
-    vs = compile_value_set(registry, vs_res)
     given = sum(x is not None for x in (req.code, req.coding, req.codeable_concept))
-    if given != 1:
-        raise InvalidRequest(
-            "Send exactly one of code (with system), coding or codeableConcept", expression="code"
-        )
-    if req.codeable_concept is not None:
-        if not req.codeable_concept:
-            raise InvalidRequest(
-                "codeableConcept has no coding to validate", expression="codeableConcept"
-            )
-        results = [
-            _check(registry, vs, c, f"codeableConcept.coding[{i}]", req.abstract)
-            for i, c in enumerate(req.codeable_concept)
-        ]
-        good = next((r for r in results if r.result), None)
-        first = good or results[0]
-        out = ValidateCodeResult(
-            good is not None,
-            first.system,
-            first.version,
-            first.code,
-            first.display,
-            codeable_concept=req.codeable_concept,
-        )
-        for r in results:
-            out.issues.extend(r.issues)
-        out.message = "; ".join(i.text for i in out.issues) or None
-        return out
-    if req.coding is not None:
-        c = req.coding
-        coding = Coding(
-            c.system or req.system,
-            c.code,
-            c.version or req.system_version,
-            c.display if c.display is not None else req.display,
-        )
-        return _check(registry, vs, coding, "coding", req.abstract)
-    if not req.system:
-        raise InvalidRequest(
-            f"No system for code '{req.code}': send system with code", expression="system"
-        )
-    return _check(
-        registry,
-        vs,
-        Coding(req.system, req.code, req.system_version, req.display),
-        "",
-        req.abstract,
-    )
+    vs = resolve_value_set(registry, req)
+    if given == 0:
+        raise InvalidRequest(M.NOTHING_TO_VALIDATE, expression="code")
+    return run(registry, vs, req)
+
+
+def code_system_value_set(cs: CodeSystemIndex) -> dict[str, Any]:
+    """The implicit value set of a whole code system version (CodeSystem $validate-code)."""
+    include: dict[str, Any] = {"system": cs.info.url}
+    vs: dict[str, Any] = {
+        "resourceType": "ValueSet",
+        "status": "active",
+        "url": cs.info.extra.get("valueSet") or f"{cs.info.url}/vs",
+        "compose": {"include": [include]},
+    }
+    if cs.info.version:
+        vs["version"] = include["version"] = cs.info.version
+    return vs

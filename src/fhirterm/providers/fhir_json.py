@@ -20,6 +20,7 @@ from ..index import CodeSystemIndex
 from ..model import CodeSystemInfo, Concept, Designation, Property, PropertyDef
 
 RESOURCE_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
+CONCEPT_PROPERTIES = "http://hl7.org/fhir/concept-properties#"
 # value[x] element -> the FHIR type it carries
 _VALUE_KEYS = {
     "valueCode": "code",
@@ -82,6 +83,16 @@ def parse_code_system(res: dict[str, Any], source: str) -> CodeSystemIndex:
         raise ContentError(source, "CodeSystem.url", "is required to serve a code system")
     concepts: dict[str, Concept] = {}
 
+    # A property whose declared uri is a standard concept property means that property
+    # whatever its code (e.g. "not-selectable" with uri ...#notSelectable).
+    standard = {
+        p["code"]: p["uri"].rsplit("#", 1)[1]
+        for p in res.get("property", [])
+        if isinstance(p, dict)
+        and isinstance(p.get("code"), str)
+        and str(p.get("uri", "")).startswith(CONCEPT_PROPERTIES)
+    }
+
     def walk(items: list[dict[str, Any]], parent: str | None, where: str) -> None:
         for i, c in enumerate(items):
             code = c.get("code")
@@ -104,7 +115,9 @@ def parse_code_system(res: dict[str, Any], source: str) -> CodeSystemIndex:
                 if pc == "child" and t == "code":
                     children.append(v)
                     continue
-                if pc == "notSelectable" and t == "boolean":
+                if (
+                    pc == "notSelectable" or standard.get(pc) == "notSelectable"
+                ) and t == "boolean":
                     abstract = bool(v)
                 elif pc == "inactive" and t == "boolean":
                     inactive = bool(v)

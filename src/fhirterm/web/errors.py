@@ -73,7 +73,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(TerminologyError)
     def _terminology(e: TerminologyError) -> Response:
         status = next((s for cls, s in STATUS.items() if isinstance(e, cls)), 400)
-        tx = "not-found" if isinstance(e, NotFound) else None
+        tx = e.tx_code
         return outcome(status, "error", e.issue_type, e.message, e.expression, tx)
 
     @app.errorhandler(HTTPException)

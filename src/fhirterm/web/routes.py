@@ -212,11 +212,12 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
     @bp.route("/CodeSystem/<id_>/$validate-code", methods=["GET", "POST"])
     def cs_validate(id_: str | None = None) -> Response:
         p, reg = read_request()
+        lang = request.headers.get("Accept-Language")
         if id_ is None:
-            req = wreq.cs_validate_request(p)
+            req = wreq.cs_validate_request(p, accept_language=lang)
         else:
             cs = _code_system(reg, id_)
-            req = wreq.cs_validate_request(p, cs.info.url, cs.info.version)
+            req = wreq.cs_validate_request(p, cs.info.url, cs.info.version, lang)
         return fhir_response(render.validate_code(validate_code(reg, req)))
 
     @bp.route("/CodeSystem/$subsumes", methods=["GET", "POST"])
@@ -261,11 +262,15 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
         if id_ is not None:
             vs = _resource(reg, "ValueSet", id_)
             fixed = (vs["url"], vs.get("version"))
-        req = wreq.expand_request(p, state().settings.expansion_limit, fixed)
+        req = wreq.expand_request(
+            p, state().settings.expansion_limit, fixed, request.headers.get("Accept-Language")
+        )
         result = expand(reg, req)
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         return fhir_response(
-            render.expansion(result, f"urn:uuid:{uuid.uuid4()}", now, req.include_definition, r5)
+            render.expansion(
+                result, f"urn:uuid:{uuid.uuid4()}", now, bool(req.include_definition), r5
+            )
         )
 
     @bp.route("/ValueSet/$validate-code", methods=["GET", "POST"])
@@ -277,7 +282,12 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
             vs = _resource(reg, "ValueSet", id_)
             fixed = (vs["url"], vs.get("version"))
         return fhir_response(
-            render.validate_code(validate_vs_code(reg, wreq.vs_validate_request(p, fixed)))
+            render.validate_code(
+                validate_vs_code(
+                    reg,
+                    wreq.vs_validate_request(p, fixed, request.headers.get("Accept-Language")),
+                )
+            )
         )
 
     # ConceptMap

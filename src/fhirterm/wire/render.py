@@ -82,7 +82,7 @@ def validate_code(r: ValidateCodeResult) -> dict[str, Any]:
     out: list[dict[str, Any]] = [{"name": "result", "valueBoolean": r.result}]
     # A code with leading/trailing or doubled spaces is not a valid FHIR code:
     # it is not echoed (the message quotes it).
-    if r.code and r.codeable_concept is None and r.code == " ".join(r.code.split()):
+    if r.code and r.code == " ".join(r.code.split()):
         out.append({"name": "code", "valueCode": r.code})
     if r.system:
         out.append({"name": "system", "valueUri": r.system})
@@ -91,26 +91,32 @@ def validate_code(r: ValidateCodeResult) -> dict[str, Any]:
     if r.display is not None:
         out.append({"name": "display", "valueString": r.display})
     if r.codeable_concept is not None:
-        out.append(
-            {
-                "name": "codeableConcept",
-                "valueCodeableConcept": {
-                    "coding": [
-                        {
-                            k: v
-                            for k, v in (
-                                ("system", c.system),
-                                ("version", c.version),
-                                ("code", c.code),
-                                ("display", c.display),
-                            )
-                            if v is not None
-                        }
-                        for c in r.codeable_concept
-                    ]
-                },
-            }
-        )
+        cc: dict[str, Any] = {
+            "coding": [
+                {
+                    k: v
+                    for k, v in (
+                        ("system", c.system),
+                        ("version", c.version),
+                        ("code", c.code),
+                        ("display", c.display),
+                    )
+                    if v is not None
+                }
+                for c in r.codeable_concept
+            ]
+        }
+        if r.text is not None:
+            cc["text"] = r.text
+        out.append({"name": "codeableConcept", "valueCodeableConcept": cc})
+    if r.inactive is not None:
+        out.append({"name": "inactive", "valueBoolean": r.inactive})
+    if r.status:
+        out.append({"name": "status", "valueCode": r.status})
+    if r.normalized_code:
+        out.append({"name": "normalized-code", "valueCode": r.normalized_code})
+    unknown = "x-caused-by-unknown-system" if r.unknown_is_cause else "x-unknown-system"
+    out.extend({"name": unknown, "valueCanonical": u} for u in r.unknown_systems)
     if r.message:
         out.append({"name": "message", "valueString": r.message})
     if r.issues:
@@ -122,22 +128,22 @@ PROPERTY_EXT = (
     "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.contains.property"
 )
 VS_META = (
+    "language",
+    "extension",
     "url",
-    "identifier",
     "version",
     "name",
     "title",
     "status",
     "experimental",
-    "date",
-    "publisher",
-    "description",
-    "copyright",
-)
+)  # what an expansion repeats of its value set (as the reference server does: no narrative
+# metadata such as publisher, description or copyright)
 
 
 def _contains(i: ExpansionItem, r5: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"system": i.system}
+    if i.extensions:
+        out["extension"] = list(i.extensions)
     if i.version:
         out["version"] = i.version
     if i.abstract:
@@ -152,11 +158,13 @@ def _contains(i: ExpansionItem, r5: bool) -> dict[str, Any]:
             {k: v for k, v in (("language", d.language), ("use", d.use), ("value", d.value)) if v}
             for d in i.designations
         ]
+    if i.children:
+        out["contains"] = [_contains(c, r5) for c in i.children]
     if i.properties and r5:
         out["property"] = [{"code": p.code, value_key(p.type): p.value} for p in i.properties]
     elif i.properties:
         # R4 has no contains.property: the R5 element travels as its cross-version extension.
-        out["extension"] = [
+        out["extension"] = out.get("extension", []) + [
             {
                 "url": PROPERTY_EXT,
                 "extension": [
@@ -178,16 +186,15 @@ def expansion(
         out["id"] = vs["id"]
     out.update((k, vs[k]) for k in VS_META if k in vs)
     if "status" not in out:
-        out["status"] = "active"
+        out["status"] = "unknown"  # required in FHIR; the value set did not say
     if include_definition and "compose" in vs:
         out["compose"] = vs["compose"]
-    exp: dict[str, Any] = {
-        "identifier": identifier,
-        "timestamp": timestamp,
-        "total": r.total,
-        "offset": r.offset,
-    }
+    exp: dict[str, Any] = {"identifier": identifier, "timestamp": timestamp, "total": r.total}
+    if r.offset is not None:
+        exp["offset"] = r.offset
     exp["parameter"] = [{"name": n, value_key(t): v} for n, t, v in r.parameters]
+    if r.properties and r5:
+        exp["property"] = [{"code": c, "uri": u} if u else {"code": c} for c, u in r.properties]
     if r.items:
         exp["contains"] = [_contains(i, r5) for i in r.items]
     out["expansion"] = exp

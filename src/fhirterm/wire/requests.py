@@ -9,8 +9,35 @@ from ..operations.expand import ExpandRequest
 from ..operations.subsumes import SubsumesRequest
 from ..operations.translate import TranslateRequest
 from ..operations.types import LookupRequest, ValidateCodeRequest
+from ..operations.versions import VersionRules
 from ..operations.vs_validate import VSValidateRequest
 from .params import Params
+
+VERSION_RULES = ("system-version", "check-system-version", "force-system-version")
+
+
+def version_rules(p: Params) -> VersionRules:
+    """The system-version, check-system-version and force-system-version canonicals."""
+    return VersionRules.parse(*(p.texts(n) for n in VERSION_RULES))
+
+
+def languages(accept_language: str | None) -> tuple[str, ...]:
+    """Language tags of an Accept-Language header, best first (``*`` and q=0 left out)."""
+    if not accept_language:
+        return ()
+    tagged: list[tuple[float, int, str]] = []
+    for i, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        if tag and tag != "*" and q > 0:
+            tagged.append((-q, i, tag.strip()))
+    return tuple(t for _, _, t in sorted(tagged))
+
 
 LOOKUP = ("system", "code", "version", "coding", "property", "displayLanguage", "date")
 CS_VALIDATE = (
@@ -25,6 +52,9 @@ CS_VALIDATE = (
     "systemVersion",
     "abstract",
     "date",
+    *VERSION_RULES,
+    "lenient-display-validation",
+    "activeOnly",
 )
 
 
@@ -42,7 +72,10 @@ def lookup_request(p: Params) -> LookupRequest:
 
 
 def cs_validate_request(
-    p: Params, fixed_url: str | None = None, fixed_version: str | None = None
+    p: Params,
+    fixed_url: str | None = None,
+    fixed_version: str | None = None,
+    accept_language: str | None = None,
 ) -> ValidateCodeRequest:
     """CodeSystem/$validate-code parameters; ``fixed_url`` at instance level.
 
@@ -69,6 +102,11 @@ def cs_validate_request(
         codeable_concept=p.codeable_concept("codeableConcept"),
         display_language=p.text("displayLanguage"),
         system_fixed=fixed_url is not None,
+        abstract=p.flag("abstract") is not False,
+        lenient_display=bool(p.flag("lenient-display-validation")),
+        active_only=bool(p.flag("activeOnly")),
+        rules=version_rules(p),
+        languages=languages(accept_language),
     )
 
 
@@ -90,6 +128,12 @@ EXPAND = (
     "contextDirection",
     "excludeNotForUI",
     "excludePostCoordinated",
+    "designation",
+    "system-version",
+    "check-system-version",
+    "force-system-version",
+    "default-valueset-version",
+    "useSupplement",
 )
 VS_VALIDATE = (
     "url",
@@ -106,6 +150,11 @@ VS_VALIDATE = (
     "abstract",
     "date",
     "context",
+    *VERSION_RULES,
+    "inferSystem",
+    "valueset-membership-only",
+    "lenient-display-validation",
+    "activeOnly",
 )
 SUBSUMES = ("codeA", "codeB", "system", "version", "codingA", "codingB")
 
@@ -126,9 +175,15 @@ def _resource(p: Params, name: str, resource_type: str) -> dict[str, Any] | None
 
 
 def expand_request(
-    p: Params, limit: int, fixed: tuple[str, str | None] | None = None
+    p: Params,
+    limit: int,
+    fixed: tuple[str, str | None] | None = None,
+    accept_language: str | None = None,
 ) -> ExpandRequest:
-    """$expand parameters; ``fixed`` (url, version) at instance level."""
+    """$expand parameters; ``fixed`` (url, version) at instance level.
+
+    ``accept_language`` (the HTTP header) stands for displayLanguage when that is not sent.
+    """
     p.check(EXPAND, "ValueSet/$expand")
     url, version = p.text("url"), p.text("valueSetVersion")
     if fixed is not None:
@@ -147,20 +202,26 @@ def expand_request(
         value_set=_resource(p, "valueSet", "ValueSet"),
         value_set_version=version,
         filter=p.text("filter"),
-        offset=p.integer("offset") or 0,
+        offset=p.integer("offset"),
         count=p.integer("count"),
-        active_only=bool(p.flag("activeOnly")),
-        include_designations=bool(p.flag("includeDesignations")),
-        include_definition=bool(p.flag("includeDefinition")),
-        exclude_nested=p.flag("excludeNested") is not False,
-        display_language=p.text("displayLanguage"),
+        active_only=p.flag("activeOnly"),
+        include_designations=p.flag("includeDesignations"),
+        include_definition=p.flag("includeDefinition"),
+        exclude_nested=p.flag("excludeNested"),
+        display_language=p.text("displayLanguage") or accept_language or None,
+        designations=p.texts("designation"),
         properties=p.texts("property"),
+        system_versions=p.texts("system-version"),
+        check_system_versions=p.texts("check-system-version"),
+        force_system_versions=p.texts("force-system-version"),
+        default_valueset_versions=p.texts("default-valueset-version"),
+        use_supplements=p.texts("useSupplement"),
         limit=limit,
     )
 
 
 def vs_validate_request(
-    p: Params, fixed: tuple[str, str | None] | None = None
+    p: Params, fixed: tuple[str, str | None] | None = None, accept_language: str | None = None
 ) -> VSValidateRequest:
     """ValueSet/$validate-code parameters; ``fixed`` (url, version) at instance level."""
     p.check(VS_VALIDATE, "ValueSet/$validate-code")
@@ -187,7 +248,22 @@ def vs_validate_request(
         codeable_concept=p.codeable_concept("codeableConcept"),
         display_language=p.text("displayLanguage"),
         abstract=p.flag("abstract") is not False,
+        infer_system=bool(p.flag("inferSystem")),
+        membership_only=bool(p.flag("valueset-membership-only")),
+        lenient_display=bool(p.flag("lenient-display-validation")),
+        active_only=bool(p.flag("activeOnly")),
+        rules=version_rules(p),
+        languages=languages(accept_language),
+        text=_cc_text(p),
     )
+
+
+def _cc_text(p: Params) -> str | None:
+    vals = p.all("codeableConcept")
+    if len(vals) == 1 and isinstance(vals[0][1], dict):
+        t = vals[0][1].get("text")
+        return t if isinstance(t, str) else None
+    return None
 
 
 def subsumes_request(p: Params, fixed: tuple[str, str | None] | None = None) -> SubsumesRequest:

@@ -1,0 +1,85 @@
+"""Code system supplements (CodeSystem ``content: supplement``) applied for one request.
+
+A supplement adds designations and properties to the concepts of the code system it
+supplements (https://hl7.org/fhir/R5/codesystem.html#supplements). It is applied only when
+asked for (ValueSet extension ``valueset-supplement`` or the ``useSupplement`` parameter),
+in a throwaway registry: the shared concepts are never changed, the ones a supplement
+touches are copied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from ..errors import NotFound
+from ..index import CodeSystemIndex
+from ..registry import Registry
+
+VALUESET_SUPPLEMENT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
+
+
+def requested(vs: dict[str, Any], use: Iterable[str] = ()) -> list[str]:
+    """Canonicals of the supplements a value set (extension) and the request (useSupplement) name."""
+    out = [
+        str(e["valueCanonical"])
+        for e in vs.get("extension", [])
+        if isinstance(e, dict) and e.get("url") == VALUESET_SUPPLEMENT and e.get("valueCanonical")
+    ]
+    out.extend(u for u in use if u not in out)
+    return out
+
+
+def _find(registry: Registry, canonical: str) -> CodeSystemIndex | None:
+    url, _, version = canonical.partition("|")
+    cs = registry.find_code_system(url, version or None)
+    return cs if cs is not None and cs.info.content == "supplement" else None
+
+
+def apply(registry: Registry, canonicals: list[str]) -> tuple[Registry, list[CodeSystemIndex]]:
+    """The registry with the named supplements merged into their code systems, and the
+    supplements used. NotFound for a supplement the registry does not hold."""
+    if not canonicals:
+        return registry, []
+    used: list[CodeSystemIndex] = []
+    merged: dict[tuple[str, str], CodeSystemIndex] = {}
+    for canonical in canonicals:
+        supp = _find(registry, canonical)
+        if supp is None:
+            raise NotFound(f"Required supplement not found: {canonical}")
+        target_url, _, target_version = str(supp.info.extra.get("supplements", "")).partition("|")
+        if not registry.has_system(target_url):
+            raise NotFound(
+                f"The supplement {canonical} supplements '{target_url}', which is not known"
+            )
+        base = registry.find_code_system(
+            target_url, target_version or None
+        ) or registry.code_system(target_url)
+        key = (base.info.url, base.info.version or "")
+        base = merged.get(key, base)
+        merged[key] = _merge(base, supp)
+        used.append(supp)
+    return registry.overlay(list(merged.values()), []), used
+
+
+def _merge(base: CodeSystemIndex, supp: CodeSystemIndex) -> CodeSystemIndex:
+    concepts = dict(base.concepts)
+    for code, sc in supp.concepts.items():
+        c = concepts.get(code)
+        if c is None:
+            continue
+        concepts[code] = replace(
+            c,
+            designations=(*c.designations, *sc.designations),
+            properties=(*c.properties, *sc.properties),
+        )
+    known = {d.code for d in base.info.property_defs}
+    info = replace(
+        base.info,
+        property_defs=(
+            *base.info.property_defs,
+            *(d for d in supp.info.property_defs if d.code not in known),
+        ),
+    )
+    return CodeSystemIndex(info=info, concepts=concepts, roots=base.roots, groupings=base.groupings)

@@ -1,0 +1,99 @@
+"""Code system version rules of a request: ``system-version``, ``check-system-version``,
+``force-system-version`` (https://hl7.org/fhir/R5/valueset-operation-expand.html).
+
+Each is a canonical ``url|version`` and may repeat. ``force`` overrides the version a value
+set (or coding) names, ``default`` applies where none is named, ``check`` applies where none
+is named and otherwise makes a version that does not match it an error. Shared by $expand and
+$validate-code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import InvalidRequest
+from ..registry import Registry, version_matches
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRules:
+    """url -> versions, per mode."""
+
+    default: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    check: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    force: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(
+        cls, default: tuple[str, ...], check: tuple[str, ...], force: tuple[str, ...]
+    ) -> VersionRules:
+        """From the canonicals of the three parameters; InvalidRequest for one without ``|``."""
+
+        def split(values: tuple[str, ...], name: str) -> dict[str, tuple[str, ...]]:
+            out: dict[str, list[str]] = {}
+            for v in values:
+                url, sep, version = v.partition("|")
+                if not sep or not url or not version:
+                    raise InvalidRequest(
+                        f"Parameter '{name}' must be a canonical url|version, found '{v}'",
+                        expression=name,
+                    )
+                out.setdefault(url, []).append(version)
+            return {k: tuple(v) for k, v in out.items()}
+
+        return cls(
+            split(default, "system-version"),
+            split(check, "check-system-version"),
+            split(force, "force-system-version"),
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.default or self.check or self.force)
+
+    def base(self, url: str, version: str | None) -> str:
+        """The version to use for ``url`` when ``version`` (maybe empty) is asked for.
+
+        Raises InvalidRequest when two different versions are forced or defaulted.
+        """
+        forced = self.force.get(url, ())
+        if forced:
+            if len(set(forced)) > 1:
+                raise InvalidRequest(
+                    f"Multiple force-system-version values for '{url}': {', '.join(forced)}",
+                    expression="force-system-version",
+                )
+            return forced[0]
+        if version:
+            return version
+        defaults = self.default.get(url, ())
+        if defaults:
+            if len(set(defaults)) > 1:
+                raise InvalidRequest(
+                    f"Multiple system-version values for '{url}': {', '.join(defaults)}",
+                    expression="system-version",
+                )
+            return defaults[0]
+        checks = self.check.get(url, ())
+        return checks[0] if checks else ""
+
+    def violated_check(self, url: str, version: str) -> str | None:
+        """The check-system-version pattern that ``version`` does not match, if any."""
+        for pattern in self.check.get(url, ()):
+            if not version_matches(pattern, version):
+                return pattern
+        return None
+
+
+def more_detailed(pattern: str, version: str) -> bool:
+    """``version`` is a more detailed form of the wildcard ``pattern`` (``1.0.x`` -> ``1.0.0``)."""
+    return bool(pattern) and pattern != version and version_matches(pattern, version)
+
+
+def present_versions(registry: Registry, url: str) -> str:
+    """The known versions as prose: ``a``, ``a or b``, ``a, b and c``."""
+    vs = sorted(v for v in registry.code_systems.get(url, {}) if v)
+    if len(vs) <= 1:
+        return "".join(vs)
+    if len(vs) == 2:
+        return f"{vs[0]} or {vs[1]}"
+    return f"{', '.join(vs[:-1])} and {vs[-1]}"
