@@ -101,7 +101,10 @@ def test_echoes_what_was_sent_and_no_offset_unless_paging(client: Any) -> None:
     assert pnames(body) == {"excludeNested": [True], "used-codesystem": [f"{SYS}|1.0.0"]}
     assert all("version" not in c for c in exp["contains"])  # one version: not repeated
     assert "publisher" not in body and body["version"] == "1"
-    paged = expand(client, [URL, {"name": "count", "valueInteger": 2}])["expansion"]
+    paged = expand(
+        client,
+        [URL, {"name": "count", "valueInteger": 2}, {"name": "offset", "valueInteger": 0}],
+    )["expansion"]
     assert paged["offset"] == 0 and len(paged["contains"]) == 2 and paged["total"] == 5
 
 

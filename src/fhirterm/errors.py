@@ -32,6 +32,26 @@ class InvalidRequest(TerminologyError):
     issue_type = "invalid"
 
 
+class InvalidValueSet(InvalidRequest):
+    """A value set that cannot be evaluated: a filter without a value, a circular import."""
+
+    issue_type = "invalid"
+    tx_code = "vs-invalid"
+
+
+class CircularValueSet(InvalidValueSet):
+    """A value set that imports itself, directly or through others."""
+
+    issue_type = "processing"
+
+
+class InvalidLanguage(InvalidRequest):
+    """A language parameter (displayLanguage) that is not a language tag."""
+
+    issue_type = "processing"
+    tx_code = "invalid-display"
+
+
 class NotFound(TerminologyError):
     """A code system, version, value set, concept map or resource is not known."""
 

@@ -62,8 +62,9 @@ def load_icd10cm(spec: str | None, cache_dir: Path | None) -> CodeSystemIndex:
     path = icd10cm.bundled_xml() if spec is None else Path(str(spec).rsplit("#", 1)[0])
     if cache_dir is None or not path.exists():
         return icd10cm.load(spec)
-    key = hashlib.sha256(f"{_file_hash(path)}|{spec or ''}|{_fingerprint()}".encode()).hexdigest()[:32]
-    cached = cache_dir / f"icd10cm-{key}.packed"
+    file_hash = _file_hash(path)
+    key = hashlib.sha256(f"{file_hash}|{spec or ''}|{_fingerprint()}".encode()).hexdigest()[:24]
+    cached = cache_dir / f"icd10cm-{file_hash[:16]}-{key}.packed"
     if cached.exists():
         try:
             return packed.load(cached)
@@ -76,6 +77,10 @@ def load_icd10cm(spec: str | None, cache_dir: Path | None) -> CodeSystemIndex:
         os.close(fd)
         packed.write(ix, Path(tmp))
         os.replace(tmp, cached)
+        # Older packings of the same file (another parser version) are stale.
+        for old in cache_dir.glob(f"icd10cm-{file_hash[:16]}-*.packed"):
+            if old != cached:
+                old.unlink(missing_ok=True)
     except OSError:
         return ix  # a read-only cache folder still serves, without the fast restart
     return packed.load(cached)

@@ -29,7 +29,7 @@ from .index import CodeSystemIndex
 from .model import Concept, Designation, Property
 from .search import TextIndex
 
-MAGIC = b"FTPACK03"
+MAGIC = b"FTPACK04"
 
 
 def _enc_prop(p: Property) -> tuple[Any, ...]:
@@ -41,18 +41,35 @@ def _dec_prop(t: tuple[Any, ...]) -> Property:
 
 
 def encode(c: Concept) -> bytes:
-    return marshal.dumps((
-        c.display, c.definition,
-        tuple((d.value, d.language, d.use) for d in c.designations),
-        tuple(_enc_prop(p) for p in c.properties),
-        c.parents, c.children, c.abstract, c.inactive, c.status,
-    ))
+    return marshal.dumps(
+        (
+            c.display,
+            c.definition,
+            tuple((d.value, d.language, d.use) for d in c.designations),
+            tuple(_enc_prop(p) for p in c.properties),
+            c.parents,
+            c.children,
+            c.abstract,
+            c.inactive,
+            c.status,
+        )
+    )
 
 
 def decode(code: str, raw: bytes | memoryview) -> Concept:
     t = marshal.loads(raw)
-    return Concept(code, t[0], t[1], tuple(Designation(*d) for d in t[2]), tuple(_dec_prop(p) for p in t[3]),
-                   t[4], t[5], t[6], t[7], t[8])
+    return Concept(
+        code,
+        t[0],
+        t[1],
+        tuple(Designation(*d) for d in t[2]),
+        tuple(_dec_prop(p) for p in t[3]),
+        t[4],
+        t[5],
+        t[6],
+        t[7],
+        t[8],
+    )
 
 
 class PackedConcepts(MutableMapping[str, Concept]):
@@ -62,9 +79,17 @@ class PackedConcepts(MutableMapping[str, Concept]):
     object that shadows its record; deleting is not supported.
     """
 
-    def __init__(self, codes: list[str], offsets: memoryview, blob: memoryview | bytes,
-                 display_offsets: memoryview, displays: memoryview | bytes, tree_offsets: memoryview,
-                 trees: memoryview | bytes, flags: memoryview | bytes) -> None:
+    def __init__(
+        self,
+        codes: list[str],
+        offsets: memoryview,
+        blob: memoryview | bytes,
+        display_offsets: memoryview,
+        displays: memoryview | bytes,
+        tree_offsets: memoryview,
+        trees: memoryview | bytes,
+        flags: memoryview | bytes,
+    ) -> None:
         self._codes = codes
         self._pos = {c: i for i, c in enumerate(codes)}
         self._offsets = offsets
@@ -84,7 +109,7 @@ class PackedConcepts(MutableMapping[str, Concept]):
         i = self._pos.get(code)
         if i is None or self._flags[i] & 4:
             return None
-        return bytes(self._displays[self._doff[i]:self._doff[i + 1]]).decode()
+        return bytes(self._displays[self._doff[i] : self._doff[i + 1]]).decode()
 
     def is_abstract(self, code: str) -> bool:
         i = self._pos.get(code)
@@ -93,7 +118,9 @@ class PackedConcepts(MutableMapping[str, Concept]):
     def tree_of(self, code: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(parents, children) of a known code."""
         i = self._pos[code]
-        t: tuple[tuple[str, ...], tuple[str, ...]] = marshal.loads(self._trees[self._toff[i]:self._toff[i + 1]])
+        t: tuple[tuple[str, ...], tuple[str, ...]] = marshal.loads(
+            self._trees[self._toff[i] : self._toff[i + 1]]
+        )
         return t
 
     def __getitem__(self, code: str) -> Concept:
@@ -101,7 +128,7 @@ class PackedConcepts(MutableMapping[str, Concept]):
         if c is not None:
             return c
         i = self._pos[code]
-        return decode(code, self._blob[self._offsets[i]:self._offsets[i + 1]])
+        return decode(code, self._blob[self._offsets[i] : self._offsets[i + 1]])
 
     def get(self, code: str, default: Any = None) -> Any:
         c = self._extra.get(code)
@@ -110,7 +137,7 @@ class PackedConcepts(MutableMapping[str, Concept]):
         i = self._pos.get(code)
         if i is None:
             return default
-        return decode(code, self._blob[self._offsets[i]:self._offsets[i + 1]])
+        return decode(code, self._blob[self._offsets[i] : self._offsets[i + 1]])
 
     def __contains__(self, code: object) -> bool:
         return code in self._pos
@@ -143,19 +170,36 @@ def write(ix: CodeSystemIndex, path: Path) -> None:
         doff.append(len(displays))
         trees += marshal.dumps((c.parents, c.children))
         toff.append(len(trees))
-        flags.append((1 if c.abstract else 0) | (2 if c.inactive else 0) | (4 if c.display is None else 0))
+        flags.append(
+            (1 if c.abstract else 0) | (2 if c.inactive else 0) | (4 if c.display is None else 0)
+        )
     text = ix.text_index()
     postings = array("i")
     post_off = array("Q", [0])
-    for lists in (text.postings, text.display_postings):
+    for lists in (text.postings, text.display_postings, text.prefix_postings, text.prefix_display):
         for p in lists:
             postings.extend(p)
             post_off.append(len(postings))
-    sections = [offsets.tobytes(), bytes(records), post_off.tobytes(), postings.tobytes(), doff.tobytes(),
-                bytes(displays), toff.tobytes(), bytes(trees), bytes(flags)]
+    sections = [
+        offsets.tobytes(),
+        bytes(records),
+        post_off.tobytes(),
+        postings.tobytes(),
+        doff.tobytes(),
+        bytes(displays),
+        toff.tobytes(),
+        bytes(trees),
+        bytes(flags),
+    ]
     header = {
-        "info": ix.info, "groupings": ix.groupings, "roots": ix.roots, "codes": codes,
-        "vocab": text.vocab, "rank_codes": text.codes, "sizes": [len(s) for s in sections],
+        "info": ix.info,
+        "groupings": ix.groupings,
+        "roots": ix.roots,
+        "codes": codes,
+        "vocab": text.vocab,
+        "rank_codes": text.codes,
+        "prefixes": list(text.prefixes),
+        "sizes": [len(s) for s in sections],
     }
     head = pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL)
     pad = (-len(head) - 16) % 8
@@ -172,22 +216,38 @@ def load(path: Path) -> CodeSystemIndex:
     if mm[:8] != MAGIC:
         raise ValueError(f"{path} is not a packed fhirterm file")
     (hlen,) = struct.unpack("<Q", mm[8:16])
-    header: dict[str, Any] = pickle.loads(mm[16:16 + hlen])
+    header: dict[str, Any] = pickle.loads(mm[16 : 16 + hlen])
     view = memoryview(mm)
     pos = 16 + hlen
     parts = []
     for size in header["sizes"]:
-        parts.append(view[pos:pos + size])
+        parts.append(view[pos : pos + size])
         pos += size
-    concepts = PackedConcepts(header["codes"], parts[0].cast("Q"), parts[1], parts[4].cast("Q"), parts[5],
-                              parts[6].cast("Q"), parts[7], parts[8])
+    concepts = PackedConcepts(
+        header["codes"],
+        parts[0].cast("Q"),
+        parts[1],
+        parts[4].cast("Q"),
+        parts[5],
+        parts[6].cast("Q"),
+        parts[7],
+        parts[8],
+    )
     post_off = parts[2].cast("Q")
     postings = parts[3].cast("i")
-    n = len(header["vocab"])
-    all_lists = [postings[post_off[i]:post_off[i + 1]] for i in range(2 * n)]
-    text = TextIndex.from_parts(header["rank_codes"], header["vocab"], all_lists[:n], all_lists[n:])
-    ix = CodeSystemIndex(info=header["info"], concepts=concepts, roots=header["roots"],
-                         groupings=header["groupings"])
+    n, m = len(header["vocab"]), len(header["prefixes"])
+    lists = [postings[post_off[i] : post_off[i + 1]] for i in range(2 * n + 2 * m)]
+    text = TextIndex.from_parts(
+        header["rank_codes"],
+        header["vocab"],
+        lists[:n],
+        lists[n : 2 * n],
+        header["prefixes"],
+        lists[2 * n : 2 * n + m],
+        lists[2 * n + m :],
+    )
+    ix = CodeSystemIndex(
+        info=header["info"], concepts=concepts, roots=header["roots"], groupings=header["groupings"]
+    )
     ix._text = text
     return ix
-

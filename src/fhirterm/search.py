@@ -31,6 +31,14 @@ def words(text: str) -> list[str]:
 
 # A posting list: sorted ordinals, as an array or a zero-copy view of a packed file.
 Postings = Sequence[int]
+# Prefixes (3 characters or more) that match several words with this many
+# postings or more get their union precomputed, so a query never merges them.
+PREFIX_MIN_POSTINGS = 500
+
+
+def _has(sorted_list: Postings, o: int) -> bool:
+    i = bisect.bisect_left(sorted_list, o)
+    return i < len(sorted_list) and sorted_list[i] == o
 
 
 @dataclass(slots=True)
@@ -39,17 +47,44 @@ class TextIndex:
     vocab: list[str]  # sorted distinct words
     postings: list[Postings]  # vocab position -> ordinals having the word anywhere
     display_postings: list[Postings]  # vocab position -> ordinals having it in the display
-    cumulative: array[int]  # cumulative posting sizes, for O(1) range estimates
+    prefixes: dict[str, int]  # short prefix -> position in the prefix lists
+    prefix_postings: list[Postings]  # union of the postings of every word with the prefix
+    prefix_display: list[Postings]  # the same for display words
 
     @classmethod
-    def from_parts(cls, codes: list[str], vocab: list[str], postings: Sequence[Postings],
-                   display_postings: Sequence[Postings]) -> TextIndex:
-        cumulative = array("q", [0])
-        total = 0
-        for p in postings:
-            total += len(p)
-            cumulative.append(total)
-        return cls(codes, vocab, list(postings), list(display_postings), cumulative)
+    def from_parts(
+        cls,
+        codes: list[str],
+        vocab: list[str],
+        postings: Sequence[Postings],
+        display_postings: Sequence[Postings],
+        prefixes: list[str] | None = None,
+        prefix_postings: Sequence[Postings] = (),
+        prefix_display: Sequence[Postings] = (),
+    ) -> TextIndex:
+        """Assemble an index; the prefix unions are computed when not given."""
+        ix = cls(
+            codes,
+            vocab,
+            list(postings),
+            list(display_postings),
+            {},
+            list(prefix_postings),
+            list(prefix_display),
+        )
+        if prefixes is None:
+            prefixes = []
+            sizes = [len(p) for p in ix.postings]
+            for cand in sorted({w[:n] for w in vocab for n in range(3, len(w))}):
+                lo, hi = ix._range(cand)
+                if hi - lo > 1 and sum(sizes[lo:hi]) >= PREFIX_MIN_POSTINGS:
+                    prefixes.append(cand)
+                    ix.prefix_postings.append(array("i", sorted(ix._union(ix.postings, lo, hi))))
+                    ix.prefix_display.append(
+                        array("i", sorted(ix._union(ix.display_postings, lo, hi)))
+                    )
+        ix.prefixes = {p: i for i, p in enumerate(prefixes)}
+        return ix
 
     @classmethod
     def build(cls, concepts: Iterable[Concept]) -> TextIndex:
@@ -68,8 +103,12 @@ class TextIndex:
             for w in own:
                 by_word.setdefault(w, []).append(ordinal)
         vocab = sorted(by_word)
-        return cls.from_parts(codes, vocab, [array("i", by_word[w]) for w in vocab],
-                              [array("i", by_display.get(w, ())) for w in vocab])
+        return cls.from_parts(
+            codes,
+            vocab,
+            [array("i", by_word[w]) for w in vocab],
+            [array("i", by_display.get(w, ())) for w in vocab],
+        )
 
     def _range(self, prefix: str) -> tuple[int, int]:
         lo = bisect.bisect_left(self.vocab, prefix)
@@ -82,6 +121,21 @@ class TextIndex:
             out.update(p)
         return out
 
+    def _word(self, w: str) -> tuple[Postings, Postings]:
+        """Sorted (all, display) ordinals of the concepts having a word starting with ``w``."""
+        lo, hi = self._range(w)
+        if hi - lo == 1:
+            return self.postings[lo], self.display_postings[lo]
+        i = self.prefixes.get(w)
+        if i is not None:
+            return self.prefix_postings[i], self.prefix_display[i]
+        if hi == lo:
+            return (), ()
+        return (
+            array("i", sorted(self._union(self.postings, lo, hi))),
+            array("i", sorted(self._union(self.display_postings, lo, hi))),
+        )
+
     def search(self, text: str) -> Matches | None:
         """Concepts matching every word of ``text`` as a word prefix.
 
@@ -90,22 +144,21 @@ class TextIndex:
         qwords = list(dict.fromkeys(words(text)))
         if not qwords:
             return None
-        ranges = sorted(
-            (
-                (self.cumulative[hi] - self.cumulative[lo], w, lo, hi)
-                for w in qwords
-                for lo, hi in [self._range(w)]
-            )
-        )
-        if ranges[0][0] == 0:
-            return Matches(self.codes, set(), set())
-        _, _, lo, hi = ranges[0]
-        cands = self._union(self.postings, lo, hi)
-        display = self._union(self.display_postings, lo, hi)
-        for _, _, lo, hi in ranges[1:]:
-            cands &= self._union(self.postings, lo, hi)
-            display &= self._union(self.display_postings, lo, hi)
-        return Matches(self.codes, display, cands - display)
+        lists = sorted((self._word(w) for w in qwords), key=lambda x: len(x[0]))
+        if len(lists) == 1:
+            return Matches(self.codes, lists[0][0], lists[0][1])
+        if len(lists[0][0]) * 16 < len(lists[1][0]):
+            # few candidates: check them against the other (sorted) lists
+            cands = [o for o in lists[0][0] if all(_has(a, o) for a, _ in lists[1:])]
+            display = [o for o in cands if all(_has(d, o) for _, d in lists)]
+            return Matches(self.codes, cands, display)
+        cset = set(lists[0][0])
+        for all_, _ in lists[1:]:
+            cset.intersection_update(all_)
+        dset = cset.intersection(lists[0][1])
+        for _, d in lists[1:]:
+            dset.intersection_update(d)
+        return Matches(self.codes, cset, dset)
 
 
 @dataclass(slots=True)
@@ -114,22 +167,33 @@ class Matches:
 
     Best first: concepts whose display holds every word come before those
     matched only through a designation (an inclusion term); within each tier,
-    shorter displays first.
+    shorter displays first. ``all`` and ``display`` are sorted ordinals,
+    ``display`` a subset of ``all``.
     """
 
     codes: list[str]
-    display: set[int]
-    rest: set[int]
+    all: Postings | set[int]
+    display: Postings | set[int]
 
     def __len__(self) -> int:
-        return len(self.display) + len(self.rest)
+        return len(self.all)
 
     def top(self, n: int | None = None) -> list[str]:
         """The first ``n`` codes best first (all when None)."""
-        if n is None:
-            ordered = sorted(self.display) + sorted(self.rest)
-        else:
-            ordered = heapq.nsmallest(n, self.display)
-            if len(ordered) < n:
-                ordered += heapq.nsmallest(n - len(ordered), self.rest)
+        limit = len(self.all) if n is None else n
+        if isinstance(self.all, set):
+            # Sets from an intersection: only the page asked for gets sorted.
+            disp = set(self.display)
+            first = heapq.nsmallest(limit, disp)
+            if len(first) < limit:
+                first += heapq.nsmallest(limit - len(first), self.all - disp)
+            return [self.codes[o] for o in first]
+        assert not isinstance(self.display, set)
+        ordered = list(self.display[:limit])
+        if len(ordered) < limit and len(self.display) < len(self.all):
+            for o in self.all:
+                if not _has(self.display, o):
+                    ordered.append(o)
+                    if len(ordered) >= limit:
+                        break
         return [self.codes[o] for o in ordered]

@@ -60,7 +60,7 @@ class ExpansionItem:
 class ExpandResult:
     value_set: dict[str, Any]  # the resource expanded (metadata; compose if includeDefinition)
     total: int
-    offset: int | None  # None when the client did not page
+    offset: int | None  # None when the client sent no offset
     items: list[ExpansionItem]
     parameters: list[tuple[str, str, Any]] = field(default_factory=list)  # (name, FHIR type, value)
     properties: list[tuple[str, str | None]] = field(default_factory=list)  # (code, uri) declared
@@ -172,7 +172,7 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
             if n is None and len(found) > req.limit:
                 raise _too_costly(vs, req)
             codes = found.top(n)[offset:]
-            hits = [Member(whole, whole.concepts[c], whole.concepts[c].display) for c in codes]
+            hits = [Member(whole, c, c.display) for c in map(whole.concepts.__getitem__, codes)]
             return _result(vs, vs_res, req, len(found), hits, False, used_supplements)
     if req.filter and req.filter.strip():
         members = _matches(vs, req.filter)
@@ -304,7 +304,7 @@ def _result(
     return ExpandResult(
         vs_res,
         total,
-        (req.offset or 0) if req.offset is not None or req.count is not None else None,
+        req.offset,
         items,
         params,
         declared,

@@ -116,7 +116,8 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
         props.extend(
             Property("child", "code", k, description=_display(cs, k)) for k in concept.children
         )
-    if want("inactive") and (want_all is False or concept.inactive):
+    # without a property parameter only an inactive concept says so; asked for, always
+    if want("inactive") and (bool(wanted) or concept.inactive):
         props.append(Property("inactive", "boolean", concept.inactive))
     props.extend(p for p in concept.properties if want(p.code))
     for prop, m in related(registry, cs.info.url, concept.code):

@@ -18,8 +18,9 @@ from ..registry import Registry
 _R5_TO_R4 = {
     "related-to": "relatedto",
     "equivalent": "equivalent",
-    "source-is-narrower-than-target": "narrower",
-    "source-is-broader-than-target": "wider",
+    # R4 equivalence is read from the target: a source narrower than its target maps "wider"
+    "source-is-narrower-than-target": "wider",
+    "source-is-broader-than-target": "narrower",
     "not-related-to": "unmatched",
 }
 # equivalence seen from the other side
@@ -50,11 +51,19 @@ class TranslateRequest:
 
 @dataclass(frozen=True, slots=True)
 class Match:
+    """One link of a map. ``concept`` and ``equivalence`` are seen from the side asked about:
+    in reverse, ``concept`` is the link's source and the equivalence is inverted, and
+    ``link_target`` is the link's target (the code translated) and ``link_equivalence``
+    the equivalence as the map states it (source to target)."""
+
     equivalence: str
     concept: Coding
     source: str  # the map's url
     comment: str | None = None
     link_source: str | None = None
+    map_version: str | None = None
+    link_target: Coding | None = None
+    link_equivalence: str | None = None
 
 
 @dataclass(slots=True)
@@ -95,13 +104,20 @@ def _maps(registry: Registry, req: TranslateRequest) -> list[dict[str, Any]]:
 
 
 def _match(
-    url: str, g: dict[str, Any], el: dict[str, Any], t: dict[str, Any], reverse: bool
+    url: str,
+    g: dict[str, Any],
+    el: dict[str, Any],
+    t: dict[str, Any],
+    reverse: bool,
+    map_version: Any = None,
 ) -> Match:
     """One link of a map as a match, seen from the source (or from the target when ``reverse``)."""
     eq = equivalence(t)
     ls = next(
         (e.get("valueUri") for e in t.get("extension", []) if e.get("url") == LINK_SOURCE), None
     )
+    target = Coding(g.get("target"), t.get("code"), g.get("targetVersion"), t.get("display"))
+    version = str(map_version) if map_version is not None else None
     if reverse:
         return Match(
             _INVERSE.get(eq, eq),
@@ -109,19 +125,17 @@ def _match(
             url,
             t.get("comment"),
             ls,
+            version,
+            target,
+            eq,
         )
-    return Match(
-        eq,
-        Coding(g.get("target"), t.get("code"), g.get("targetVersion"), t.get("display")),
-        url,
-        t.get("comment"),
-        ls,
-    )
+    return Match(eq, target, url, t.get("comment"), ls, version)
 
 
 def links(cm: dict[str, Any], system: str, code: str, reverse: bool = False) -> list[Match]:
     """Matches of ``system|code`` in one map, forwards or in reverse."""
     url = str(cm.get("url", ""))
+    version = cm.get("version")
     out: list[Match] = []
     for g in cm.get("group", []):
         if g.get("target" if reverse else "source") != system:
@@ -129,7 +143,7 @@ def links(cm: dict[str, Any], system: str, code: str, reverse: bool = False) -> 
         for el in g.get("element", []):
             for t in el.get("target", []):
                 if (t.get("code") if reverse else el.get("code")) == code:
-                    out.append(_match(url, g, el, t, reverse))
+                    out.append(_match(url, g, el, t, reverse, version))
     return out
 
 

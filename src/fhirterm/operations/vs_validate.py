@@ -17,7 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidRequest, NotFound, TerminologyError
+from ..errors import (
+    CircularValueSet,
+    InvalidRequest,
+    InvalidValueSet,
+    NotFound,
+    TerminologyError,
+)
 from ..index import CodeSystemIndex
 from ..model import Coding, Concept
 from ..registry import Registry, _version_key
@@ -49,6 +55,8 @@ class VSValidateRequest:
     rules: VersionRules = field(default_factory=VersionRules)
     languages: tuple[str, ...] = ()  # from Accept-Language, when displayLanguage is absent
     text: str | None = None  # CodeableConcept.text, echoed
+    # url -> version for value set references stated without a version (default-valueset-version)
+    vs_defaults: dict[str, str] = field(default_factory=dict)
 
 
 class PrepareError(Exception):
@@ -95,6 +103,17 @@ def cs_language(cs: CodeSystemIndex) -> str | None:
 class Display:
     value: str
     language: str | None
+    # a display proper (the concept's display, or a designation whose use is a display):
+    # any designation matches a given display, but only these are offered as the valid ones
+    is_display: bool = True
+
+
+# designation uses that make a designation a display
+DISPLAY_USES = {
+    ("http://terminology.hl7.org/CodeSystem/hl7TermMaintInfra", "preferredForLanguage"),
+    ("http://terminology.hl7.org/CodeSystem/designation-usage", "display"),
+    ("http://snomed.info/sct", "900000000000548007"),
+}
 
 
 def _lang_ok(lang: str | None, wanted: tuple[str, ...]) -> bool:
@@ -108,9 +127,9 @@ def _lang_ok(lang: str | None, wanted: tuple[str, ...]) -> bool:
 class Displays:
     items: list[Display] = field(default_factory=list)
 
-    def add(self, value: str | None, language: str | None) -> None:
+    def add(self, value: str | None, language: str | None, is_display: bool = True) -> None:
         if value and not any(d.value == value and d.language == language for d in self.items):
-            self.items.append(Display(value, language))
+            self.items.append(Display(value, language, is_display))
 
     def valid(self, langs: tuple[str, ...]) -> list[Display]:
         return [d for d in self.items if _lang_ok(d.language, langs)]
@@ -249,7 +268,7 @@ class Checker:
                     self._prepare_import(ref)
                 for j, f in enumerate(inc.get("filter", []) or []):
                     if f.get("value") in (None, ""):
-                        raise InvalidRequest(
+                        raise InvalidValueSet(
                             M.FILTER_NO_VALUE.format(
                                 system=inc.get("system"), prop=f.get("property"), op=f.get("op")
                             ),
@@ -261,26 +280,20 @@ class Checker:
             return
         target = self._find_vs(ref)
         if target is None:
+            default = self.req.vs_defaults.get(ref)
             raise PrepareError(
                 Issue(
                     "error",
                     "not-found",
-                    M.UNKNOWN_VS.format(url=ref),
+                    M.UNKNOWN_VS.format(url=f"{ref}|{default}" if default else ref),
                     "not-found",
                     None,
                     "Unable_to_resolve_value_Set_",
                 )
             )
         if vurl(target) in self.stack:
-            raise PrepareError(
-                Issue(
-                    "error",
-                    "processing",
-                    M.VS_CIRCULAR.format(url=vurl(target), path=", ".join(self.stack)),
-                    "vs-invalid",
-                    None,
-                    "VALUESET_CIRCULAR_REFERENCE",
-                )
+            raise CircularValueSet(
+                M.VS_CIRCULAR.format(url=vurl(target), path=", ".join(self.stack))
             )
         checker = Checker(self.registry, target, self.req, stack=self.stack)
         checker.prepare()
@@ -293,6 +306,7 @@ class Checker:
                     return c
             return None
         url, _, version = ref.partition("|")
+        version = version or self.req.vs_defaults.get(url, "")
         return implicit(url) or self.registry.canonical("ValueSet", url, version or None)
 
     # code systems and versions
@@ -437,6 +451,29 @@ class Checker:
         else:
             return
         out.add(Issue("information", "business-rule", text, "status-check", None, mid))
+
+    def vs_status_check(self, out: Outcome) -> None:
+        """Information issues for this value set, and those it imports, when withdrawn,
+        deprecated or retired."""
+        if self.internal:
+            return
+        std = _ext(self.vs, STANDARDS_STATUS)
+        status = std if std in ("deprecated", "withdrawn") else None
+        if status is None and self.vs.get("status") == "retired":
+            status = "retired"
+        if status is not None:
+            out.add(
+                Issue(
+                    "information",
+                    "business-rule",
+                    M.STATUS_REF.format(status=status, type="ValueSet", url=vurl(self.vs)),
+                    "status-check",
+                    None,
+                    f"MSG_{status.upper()}",
+                )
+            )
+        for other in self.others.values():
+            other.vs_status_check(out)
 
     # membership
 
@@ -706,7 +743,12 @@ def list_displays(displays: Displays, cs: CodeSystemIndex, c: Concept) -> None:
     lang = cs_language(cs)
     displays.add(c.display, lang)
     for d in c.designations:
-        displays.add(d.value, d.language or lang)
+        use = d.use or {}
+        displays.add(
+            d.value,
+            d.language or lang,
+            not use or (use.get("system"), use.get("code")) in DISPLAY_USES,
+        )
 
 
 def unknown_code_text(cs: CodeSystemIndex, code: str) -> tuple[str, str]:
@@ -745,6 +787,7 @@ def validate_codings(
     req = checker.req
     issue_path = {"code": "", "coding": "Coding"}.get(mode, "CodeableConcept")
     out = Outcome()
+    checker.vs_status_check(out)
     vs_name = vurl(checker.vs)
     langs = checker.langs
     ok: bool | None = False
@@ -987,14 +1030,16 @@ def check_display(
             m = M.NONE_FOR_LANG_ERR.format(
                 display=display, target=target, langs=lang_summary, default=default
             )
-    elif len(valid) == 1:
-        m = lead.format(display=display, target=target) + M.VALID_ONE.format(
-            present=_present(valid), langs=lang_summary
-        )
     else:
-        m = lead.format(display=display, target=target) + M.VALID_MANY.format(
-            n=len(valid), present=_present(valid), langs=lang_summary
-        )
+        offered = [d for d in valid if d.is_display] or valid
+        if len(offered) == 1:
+            m = lead.format(display=display, target=target) + M.VALID_ONE.format(
+                present=_present(offered), langs=lang_summary
+            )
+        else:
+            m = lead.format(display=display, target=target) + M.VALID_MANY.format(
+                n=len(offered), present=_present(offered), langs=lang_summary
+            )
     out.msg(m)
     out.add(Issue(severity, "invalid", m, "invalid-display", _path(path, "display"), mid))
 
@@ -1008,7 +1053,7 @@ def resolve_value_set(registry: Registry, req: VSValidateRequest) -> dict[str, A
             expression="url",
         )
     url, _, pinned = req.url.partition("|")
-    version = req.value_set_version or pinned or None
+    version = req.value_set_version or pinned or req.vs_defaults.get(url) or None
     vs = implicit(url) or registry.canonical("ValueSet", url, version)
     if vs is None:
         name = f"{url}|{version}" if version else url
@@ -1083,3 +1128,23 @@ def code_system_value_set(cs: CodeSystemIndex) -> dict[str, Any]:
     if cs.info.version:
         vs["version"] = include["version"] = cs.info.version
     return vs
+
+
+def batch_validate(
+    registry: Registry, entries: list[VSValidateRequest | TerminologyError]
+) -> list[ValidateCodeResult | TerminologyError]:
+    """ValueSet $batch-validate-code: each entry validated on its own.
+
+    An entry that cannot be answered (a bad request, an unknown value set)
+    is reported as its error in place; the other entries are still answered.
+    """
+    out: list[ValidateCodeResult | TerminologyError] = []
+    for e in entries:
+        if isinstance(e, TerminologyError):
+            out.append(e)
+            continue
+        try:
+            out.append(validate_vs_code(registry, e))
+        except TerminologyError as err:
+            out.append(err)
+    return out

@@ -283,8 +283,12 @@ def apply(files: list[EditorialFile], targets: dict[str, list[CodeSystemIndex]])
                 # decodes a fresh object on every access.
                 concept = cs.concepts[code]
                 cs.concepts[code] = replace(
-                    concept, properties=concept.properties + props,
-                    definition=c["definition"]["text"].strip() if "definition" in c else concept.definition)
+                    concept,
+                    properties=concept.properties + props,
+                    definition=c["definition"]["text"].strip()
+                    if "definition" in c
+                    else concept.definition,
+                )
                 count += 1
     for versions in targets.values():
         for cs in versions:

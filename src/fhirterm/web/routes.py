@@ -26,7 +26,7 @@ from ..operations.lookup import lookup
 from ..operations.subsumes import subsumes
 from ..operations.translate import translate
 from ..operations.validate_code import validate_code
-from ..operations.vs_validate import validate_vs_code
+from ..operations.vs_validate import batch_validate, validate_vs_code
 from ..registry import Registry
 from ..wire import params as wparams
 from ..wire import render, resources
@@ -289,6 +289,17 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
                 )
             )
         )
+
+    @bp.route("/ValueSet/$batch-validate-code", methods=["POST"])
+    @bp.route("/ValueSet/<id_>/$batch-validate-code", methods=["POST"])
+    def vs_batch_validate(id_: str | None = None) -> Response:
+        p, reg = read_request()
+        fixed = None
+        if id_ is not None:
+            vs = _resource(reg, "ValueSet", id_)
+            fixed = (vs["url"], vs.get("version"))
+        entries = wreq.batch_validate_requests(p, fixed, request.headers.get("Accept-Language"))
+        return fhir_response(render.batch_validate(batch_validate(reg, entries)))
 
     # ConceptMap
 

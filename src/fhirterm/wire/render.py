@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Designation, Property
+from ..errors import TerminologyError
+from ..model import Coding, Designation, Property
 from ..operations.expand import ExpandResult, ExpansionItem
 from ..operations.translate import TranslateResult
 from ..operations.types import Issue, LookupResult, ValidateCodeResult
@@ -219,42 +220,62 @@ R4_TO_R5_RELATIONSHIP = {
 }
 
 
+def _coding(c: Coding) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in (
+            ("system", c.system),
+            ("version", c.version),
+            ("code", c.code),
+            ("display", c.display),
+        )
+        if v
+    }
+
+
 def translate(r: TranslateResult, r5: bool = False) -> dict[str, Any]:
     """R4: match.equivalence and match.source; R5: match.relationship and match.originMap."""
     out: list[dict[str, Any]] = [{"name": "result", "valueBoolean": r.result}]
     if r.message:
         out.append({"name": "message", "valueString": r.message})
     for m in r.matches:
-        c = m.concept
-        coding = {
-            k: v
-            for k, v in (
-                ("system", c.system),
-                ("version", c.version),
-                ("code", c.code),
-                ("display", c.display),
-            )
-            if v
-        }
-        parts: list[dict[str, Any]] = (
-            [
-                {
-                    "name": "relationship",
-                    "valueCode": R4_TO_R5_RELATIONSHIP.get(m.equivalence, "related-to"),
-                },
-                {"name": "concept", "valueCoding": coding},
-                {"name": "originMap", "valueCanonical": m.source},
-            ]
-            if r5
-            else [
+        parts: list[dict[str, Any]]
+        if not r5:
+            parts = [
                 {"name": "equivalence", "valueCode": m.equivalence},
-                {"name": "concept", "valueCoding": coding},
+                {"name": "concept", "valueCoding": _coding(m.concept)},
                 {"name": "source", "valueUri": m.source},
             ]
-        )
+        else:
+            # R5 reports the link as the map states it: in reverse, concept is the
+            # link's target (the code asked about) and source the concept mapped from.
+            reverse = m.link_target is not None
+            eq = (m.link_equivalence or m.equivalence) if reverse else m.equivalence
+            parts = [
+                {"name": "relationship", "valueCode": R4_TO_R5_RELATIONSHIP.get(eq, "related-to")},
+                {"name": "concept", "valueCoding": _coding(m.link_target or m.concept)},
+                {
+                    "name": "originMap",
+                    "valueCanonical": f"{m.source}|{m.map_version}" if m.map_version else m.source,
+                },
+            ]
+            if reverse:
+                parts.append({"name": "source", "valueCoding": _coding(m.concept)})
         if m.comment:
             parts.append({"name": "comment", "valueString": m.comment})
         if m.link_source:
             parts.append({"name": "reference", "valueUri": m.link_source})
         out.append({"name": "match", "part": parts})
+    return parameters(out)
+
+
+def batch_validate(results: list[ValidateCodeResult | TerminologyError]) -> dict[str, Any]:
+    """One ``validation`` per entry: its Parameters, or an OperationOutcome for an entry in error."""
+    out: list[dict[str, Any]] = []
+    for r in results:
+        if isinstance(r, TerminologyError):
+            body = operation_outcome([Issue("error", r.issue_type, r.message, r.tx_code)])
+        else:
+            body = validate_code(r)
+        out.append({"name": "validation", "resource": body})
     return parameters(out)

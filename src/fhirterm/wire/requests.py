@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from ..errors import InvalidRequest
+from ..errors import InvalidLanguage, InvalidRequest, TerminologyError
 from ..operations.expand import ExpandRequest
+from ..operations.messages import NOTHING_TO_VALIDATE
 from ..operations.subsumes import SubsumesRequest
 from ..operations.translate import TranslateRequest
 from ..operations.types import LookupRequest, ValidateCodeRequest
 from ..operations.versions import VersionRules
 from ..operations.vs_validate import VSValidateRequest
-from .params import Params
+from .params import Params, from_parameters
 
 VERSION_RULES = ("system-version", "check-system-version", "force-system-version")
 
@@ -37,6 +39,20 @@ def languages(accept_language: str | None) -> tuple[str, ...]:
         if tag and tag != "*" and q > 0:
             tagged.append((-q, i, tag.strip()))
     return tuple(t for _, _, t in sorted(tagged))
+
+
+# one entry of a displayLanguage: a language tag (or *), optionally weighted as in Accept-Language
+_LANGUAGE_ENTRY = re.compile(
+    r"\s*(\*|[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*)\s*(;\s*q\s*=\s*[0-9.]+\s*)?", re.ASCII
+)
+
+
+def display_language(p: Params) -> str | None:
+    """The displayLanguage parameter; InvalidLanguage when it is not a language (list)."""
+    v = p.text("displayLanguage")
+    if v is not None and not all(_LANGUAGE_ENTRY.fullmatch(e) for e in v.split(",")):
+        raise InvalidLanguage(f"Invalid displayLanguage: '{v}'")
+    return v
 
 
 LOOKUP = ("system", "code", "version", "coding", "property", "displayLanguage", "date")
@@ -67,7 +83,7 @@ def lookup_request(p: Params) -> LookupRequest:
         version=p.text("version"),
         coding=p.coding("coding"),
         properties=p.texts("property"),
-        display_language=p.text("displayLanguage"),
+        display_language=display_language(p),
     )
 
 
@@ -100,7 +116,7 @@ def cs_validate_request(
         display=p.text("display"),
         coding=p.coding("coding"),
         codeable_concept=p.codeable_concept("codeableConcept"),
-        display_language=p.text("displayLanguage"),
+        display_language=display_language(p),
         system_fixed=fixed_url is not None,
         abstract=p.flag("abstract") is not False,
         lenient_display=bool(p.flag("lenient-display-validation")),
@@ -155,6 +171,7 @@ VS_VALIDATE = (
     "valueset-membership-only",
     "lenient-display-validation",
     "activeOnly",
+    "default-valueset-version",
 )
 SUBSUMES = ("codeA", "codeB", "system", "version", "codingA", "codingB")
 
@@ -246,7 +263,7 @@ def vs_validate_request(
         display=p.text("display"),
         coding=p.coding("coding"),
         codeable_concept=p.codeable_concept("codeableConcept"),
-        display_language=p.text("displayLanguage"),
+        display_language=display_language(p),
         abstract=p.flag("abstract") is not False,
         infer_system=bool(p.flag("inferSystem")),
         membership_only=bool(p.flag("valueset-membership-only")),
@@ -255,7 +272,57 @@ def vs_validate_request(
         rules=version_rules(p),
         languages=languages(accept_language),
         text=_cc_text(p),
+        vs_defaults=canonical_versions(p, "default-valueset-version"),
     )
+
+
+CODE_FORMS = ("code", "coding", "codeableConcept")
+
+
+def batch_validate_requests(
+    p: Params, fixed: tuple[str, str | None] | None = None, accept_language: str | None = None
+) -> list[VSValidateRequest | TerminologyError]:
+    """ValueSet/$batch-validate-code: one request per ``validation`` Parameters.
+
+    The parameters outside the ``validation`` entries apply to every entry; a
+    parameter an entry sets itself replaces them. A malformed entry is its
+    error, in place, so the other entries are still answered.
+    """
+    entries = p.take("validation")
+    if not entries:
+        raise InvalidRequest(
+            "No 'validation' parameters: send one Parameters resource per code to validate",
+            expression="validation",
+        )
+    out: list[VSValidateRequest | TerminologyError] = []
+    for i, (t, v) in enumerate(entries):
+        try:
+            if t != "resource" or not isinstance(v, dict):
+                raise InvalidRequest(
+                    f"validation[{i}] must be a Parameters resource", expression="validation"
+                )
+            inner = from_parameters(v)
+            own = inner.names()
+            merged = Params([it for it in p.items if it[0] not in own] + inner.items)
+            if not merged.names() & set(CODE_FORMS):
+                raise InvalidRequest(NOTHING_TO_VALIDATE)
+            out.append(vs_validate_request(merged, fixed, accept_language))
+        except TerminologyError as e:
+            out.append(e)
+    return out
+
+
+def canonical_versions(p: Params, name: str) -> dict[str, str]:
+    """url -> version of the ``url|version`` canonicals of a repeating parameter."""
+    out: dict[str, str] = {}
+    for v in p.texts(name):
+        url, sep, version = v.partition("|")
+        if not sep or not url or not version:
+            raise InvalidRequest(
+                f"Parameter '{name}' must be a canonical url|version, found '{v}'", expression=name
+            )
+        out[url] = version
+    return out
 
 
 def _cc_text(p: Params) -> str | None:
@@ -371,6 +438,7 @@ def translate_request(
         codeable_concept=p.codeable_concept(f"{side}CodeableConcept"),
         source=p.text("sourceScope"),
         target=p.text("targetScope"),
-        target_system=None if reverse else p.text("targetSystem"),
+        # in reverse the results are source concepts: sourceSystem filters them
+        target_system=p.text("sourceSystem") if reverse else p.text("targetSystem"),
         reverse=reverse,
     )
