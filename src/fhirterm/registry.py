@@ -85,7 +85,13 @@ class Registry:
 
     def versions(self, url: str) -> list[str]:
         """Known versions of a code system, newest first."""
-        return sorted(self.code_systems.get(url, {}), key=_version_key, reverse=True)
+        # Asked on every request: sorted once per content change.
+        key = f"versions|{url}"
+        known: list[str] | None = self.derived.get(key)
+        if known is None:
+            known = sorted(self.code_systems.get(url, {}), key=_version_key, reverse=True)
+            self.derived[key] = known
+        return known
 
     def has_system(self, url: str) -> bool:
         return url in self.code_systems

@@ -21,6 +21,7 @@ from flask import Blueprint, Response, current_app, request
 from ..config import Settings
 from ..errors import ContentError, InvalidRequest, NotFound
 from ..index import CodeSystemIndex
+from ..loading import overlay
 from ..operations.expand import expand
 from ..operations.lookup import lookup
 from ..operations.subsumes import subsumes
@@ -52,8 +53,29 @@ def state() -> State:
     return s
 
 
+# Accept headers that need no parsing: the common JSON-accepting ones.
+_PLAIN_ACCEPT = frozenset(
+    {
+        "",
+        "*/*",
+        "application/fhir+json",
+        "application/json",
+        "application/json+fhir",
+        "application/fhir+json, */*",
+        "application/json, */*",
+    }
+)
+
+
 def _negotiate() -> Response | None:
     """406 unless the client accepts JSON; 415 for a POST body that is not JSON."""
+    env = request.environ
+    if (
+        request.method == "GET"
+        and "_format" not in env.get("QUERY_STRING", "")
+        and env.get("HTTP_ACCEPT", "") in _PLAIN_ACCEPT
+    ):
+        return None  # fast path: parsing the Accept header costs ~40 µs a request
     fmt = request.args.get("_format")
     if fmt is not None and fmt not in JSON_FORMATS:
         return outcome(
@@ -104,8 +126,6 @@ def read_params() -> wparams.Params:
 
 def read_request() -> tuple[wparams.Params, Registry]:
     """Parameters, and the registry to answer from: ``tx-resource`` resources over the content."""
-    from ..loading import overlay
-
     p = read_params()
     if (rid := p.all("uuid")) and log.isEnabledFor(logging.DEBUG):
         log.debug("request %s %s", rid[0][1], request.path)
