@@ -52,7 +52,17 @@ def test_bench_quick_writes_results(tmp_path: Path) -> None:
         mem = data["memory"][when]
         assert mem["rss_mb"] > 0 and mem["pss_mb"] > 0 and mem["processes"] >= 2, when
 
-    assert set(data["results"]) == {"STATIC", "LK01", "LK05", "VC01", "VC02", "VC03", "EX03", "SS01", "CM01"}
+    assert set(data["results"]) == {
+        "STATIC",
+        "LK01",
+        "LK05",
+        "VC01",
+        "VC02",
+        "VC03",
+        "EX03",
+        "SS01",
+        "CM01",
+    }
     for name, by_conns in data["results"].items():
         r = by_conns["1"]
         assert r["requests_per_s"] > 0, name

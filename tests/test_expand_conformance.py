@@ -108,18 +108,32 @@ def test_echoes_what_was_sent_and_no_offset_unless_paging(client: Any) -> None:
     assert paged["offset"] == 0 and len(paged["contains"]) == 2 and paged["total"] == 5
 
 
-def test_hierarchy_only_when_exclude_nested_is_false(client: Any) -> None:
+def test_hierarchy_by_default_for_code_system_resources(client: Any) -> None:
     nested = expand(client, [URL, {"name": "excludeNested", "valueBoolean": False}])
     top = nested["expansion"]["contains"]
     assert [c["code"] for c in top] == ["a", "b", "c"]
     assert [c["code"] for c in top[0]["contains"]] == ["a1", "a2"]
     assert nested["expansion"]["total"] == 5
-    assert len(expand(client, [URL])["expansion"]["contains"]) == 5  # flat by default
+    # unasked, a FHIR CodeSystem's tree is kept too (the reference server's default)
+    assert expand(client, [URL])["expansion"]["contains"] == top
+    flat_ = expand(client, [URL, {"name": "excludeNested", "valueBoolean": True}])
+    assert len(flat_["expansion"]["contains"]) == 5
+    # a text search over a whole code system is a ranked flat list ...
+    search = expand(client, [URL, {"name": "filter", "valueString": "a"}])
+    assert "contains" not in search["expansion"]["contains"][0]
+    # ... but a filtered value set keeps the tree of what matches
+    isa = vs({"system": SYS, "filter": [{"property": "concept", "op": "is-a", "value": "a"}]})
+    body = expand(client, [URL, {"name": "filter", "valueString": "a"}], CS, isa)
+    assert [c["code"] for c in body["expansion"]["contains"]] == ["a"]
+    assert [c["code"] for c in body["expansion"]["contains"][0]["contains"]] == ["a1", "a2"]
+    # paging is always flat
+    paged = expand(client, [URL, {"name": "count", "valueInteger": 10}])
+    assert len(paged["expansion"]["contains"]) == 5
 
 
 def test_status_property_and_not_selectable_by_uri(client: Any) -> None:
     body = expand(client, [URL])
-    by = {c["code"]: c for c in body["expansion"]["contains"]}
+    by = {c["code"]: c for c in flat(body["expansion"]["contains"])}
     assert by["a2"]["property"] == [{"code": "status", "valueCode": "retired"}]
     assert by["a2"]["inactive"] is True
     assert by["b"]["abstract"] is True  # "not-selectable" declared with the notSelectable uri
@@ -143,14 +157,14 @@ def test_display_language_soft_hard_and_header(client: Any) -> None:
             {"name": "includeDesignations", "valueBoolean": True},
         ],
     )
-    by = {c["code"]: c for c in soft["expansion"]["contains"]}
+    by = {c["code"]: c for c in flat(soft["expansion"]["contains"])}
     assert by["a"]["display"] == "A-de"
     assert (
         by["a"]["designation"][0]["value"] == "A" and by["a"]["designation"][0]["language"] == "en"
     )
     assert by["c"]["display"] == "C"  # no German: the default display
     hard = expand(client, [URL, {"name": "displayLanguage", "valueCode": "de,*; q=0"}])
-    assert "display" not in {c["code"]: c for c in hard["expansion"]["contains"]}["c"]
+    assert "display" not in {c["code"]: c for c in flat(hard["expansion"]["contains"])}["c"]
     header = expand(client, [URL], headers={"Accept-Language": "de"})
     assert pnames(header)["displayLanguage"] == ["de"]
     assert header["expansion"]["contains"][0]["display"] == "A-de"
@@ -256,13 +270,13 @@ def test_supplements(client: Any) -> None:
         client, [URL, use, {"name": "includeDesignations", "valueBoolean": True}], CS, supp, ALL
     )
     assert pnames(body)["used-supplement"] == ["http://t/supp|0.1"]
-    c = {x["code"]: x for x in body["expansion"]["contains"]}["c"]
+    c = {x["code"]: x for x in flat(body["expansion"]["contains"])}["c"]
     assert c["designation"] == [{"language": "nl", "value": "C-nl"}]
     # the supplement applied to this request only
     plain = expand(
         client, [URL, {"name": "includeDesignations", "valueBoolean": True}], CS, supp, ALL
     )
-    assert "designation" not in {x["code"]: x for x in plain["expansion"]["contains"]}["c"]
+    assert "designation" not in {x["code"]: x for x in flat(plain["expansion"]["contains"])}["c"]
     r = call(client, [URL, {"name": "useSupplement", "valueCanonical": "http://t/nope"}], CS, ALL)
     assert r.status_code == 404
     assert r.json["issue"][0]["details"]["text"] == "Required supplement not found: http://t/nope"
@@ -273,3 +287,243 @@ def test_request_resources_with_one_id_do_not_hide_each_other(client: Any) -> No
     two = {**vs({"system": SYS, "concept": [{"code": "b"}]}, url="http://t/two"), "id": "same"}
     body = expand(client, [{"name": "url", "valueUri": "http://t/one"}], CS, one, two)
     assert [c["code"] for c in body["expansion"]["contains"]] == ["a"]
+
+
+SD = "http://hl7.org/fhir/StructureDefinition/"
+CP = "http://hl7.org/fhir/concept-properties#"
+INCLUDE_DESIGNATIONS = {"name": "includeDesignations", "valueBoolean": True}
+EXT_CS: dict[str, Any] = {
+    "resourceType": "CodeSystem",
+    "url": "http://t/ext",
+    "status": "active",
+    "content": "complete",
+    "concept": [
+        {
+            "code": "x",
+            "display": "X",
+            "extension": [
+                {"url": SD + "codesystem-conceptOrder", "valueInteger": 2},
+                {"url": SD + "codesystem-label", "valueString": "x."},
+                {"url": SD + "rendering-style", "valueString": "font-weight: bold"},
+                {"url": "http://t/unknown", "valueString": "ignored"},
+            ],
+            "designation": [
+                {
+                    "language": "de",
+                    "value": "X-de",
+                    "extension": [{"url": SD + "coding-sctdescid", "valueId": "1"}],
+                }
+            ],
+        },
+        {
+            "code": "y",
+            "display": "Y",
+            "extension": [
+                {"url": SD + "codesystem-conceptOrder", "valueInteger": 1},
+                {"url": SD + "structuredefinition-standards-status", "valueCode": "deprecated"},
+            ],
+        },
+    ],
+}
+
+
+def test_concept_extensions_are_properties(client: Any) -> None:
+    body = expand(
+        client,
+        [{"name": "url", "valueUri": "http://t/ext-vs"}, INCLUDE_DESIGNATIONS],
+        EXT_CS,
+        vs({"system": "http://t/ext"}, url="http://t/ext-vs"),
+    )
+    exp = body["expansion"]
+    by = {c["code"]: c for c in exp["contains"]}
+    assert by["x"]["property"] == [
+        {"code": "order", "valueDecimal": 2},
+        {"code": "label", "valueString": "x."},
+    ]
+    assert by["x"]["extension"] == [
+        {"url": SD + "rendering-style", "valueString": "font-weight: bold"}
+    ]
+    assert by["x"]["designation"][0]["extension"] == [
+        {"url": SD + "coding-sctdescid", "valueId": "1"}
+    ]
+    # the concept's standards status is its status (deprecated: not inactive)
+    assert {"code": "status", "valueCode": "deprecated"} in by["y"]["property"]
+    assert "inactive" not in by["y"]
+    assert {(p["code"], p["uri"]) for p in exp["property"]} == {
+        ("order", CP + "order"),
+        ("label", CP + "label"),
+        ("status", CP + "status"),
+    }
+    assert "extension" not in body  # the value set's own extensions: with includeDefinition only
+
+
+def test_compose_concept_extensions_override_and_designations_add(client: Any) -> None:
+    enum = vs(
+        {
+            "system": "http://t/ext",
+            "concept": [
+                {
+                    "code": "x",
+                    "extension": [
+                        {"url": SD + "valueset-conceptOrder", "valueInteger": 0},
+                        {"url": SD + "itemWeight", "valueDecimal": 1.5},
+                        {"url": SD + "valueset-deprecated", "valueBoolean": True},
+                        {"url": "http://t/unknown", "valueString": "ignored"},
+                    ],
+                    "designation": [
+                        {
+                            "language": "nl",
+                            "value": "X-nl",
+                            "extension": [{"url": "http://t/unknown", "valueString": "dropped"}],
+                        }
+                    ],
+                }
+            ],
+        },
+        url="http://t/ext-enum",
+        extension=[{"url": "http://t/vs-ext", "valueString": "v"}],
+    )
+    params = [{"name": "url", "valueUri": "http://t/ext-enum"}, INCLUDE_DESIGNATIONS]
+    body = expand(client, params, EXT_CS, enum)
+    x = body["expansion"]["contains"][0]
+    assert sorted(x["property"], key=lambda p: p["code"]) == [
+        {"code": "label", "valueString": "x."},
+        {"code": "order", "valueDecimal": 0},
+        {"code": "weight", "valueDecimal": 1.5},
+    ]
+    assert {e["url"] for e in x["extension"]} == {
+        SD + "rendering-style",
+        SD + "valueset-deprecated",
+    }
+    assert {"language": "nl", "value": "X-nl"} in x["designation"]
+    assert "extension" not in body
+    defined = expand(
+        client, [*params, {"name": "includeDefinition", "valueBoolean": True}], EXT_CS, enum
+    )
+    assert defined["extension"] == [{"url": "http://t/vs-ext", "valueString": "v"}]
+
+
+def test_lookup_leaves_presentation_properties_out_unless_asked(client: Any) -> None:
+    def lookup(*extra: dict[str, Any]) -> list[str]:
+        body = {
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "system", "valueUri": "http://t/ext"},
+                {"name": "code", "valueCode": "x"},
+                *extra,
+                {"name": "tx-resource", "resource": EXT_CS},
+            ],
+        }
+        r = client.post(
+            "/r5/CodeSystem/$lookup", data=orjson.dumps(body), content_type="application/fhir+json"
+        )
+        assert r.status_code == 200, r.json
+        return [p["part"][0]["valueCode"] for p in r.json["parameter"] if p["name"] == "property"]
+
+    assert "order" not in lookup()
+    assert lookup({"name": "property", "valueCode": "order"}) == ["order"]
+
+
+def test_contained_value_set_import(client: Any) -> None:
+    outer = {
+        "resourceType": "ValueSet",
+        "status": "active",
+        "contained": [
+            {
+                "resourceType": "ValueSet",
+                "id": "inner",
+                "url": "http://t/inner-contained",
+                "status": "active",
+                "compose": {"include": [{"system": SYS, "concept": [{"code": "c"}]}]},
+            }
+        ],
+        "compose": {"include": [{"valueSet": ["#inner"]}]},
+    }
+    r = call(client, [{"name": "valueSet", "resource": outer}], CS)
+    assert r.status_code == 200, r.json
+    assert [c["code"] for c in r.json["expansion"]["contains"]] == ["c"]
+    assert "used-valueset" not in pnames(r.json)  # a contained value set is no canonical one
+    missing = {**outer, "compose": {"include": [{"valueSet": ["#nope"]}]}}
+    assert call(client, [{"name": "valueSet", "resource": missing}], CS).status_code == 404
+
+
+def test_fragment_code_system_makes_an_unclosed_expansion(client: Any) -> None:
+    frag = {**CS, "url": "http://t/frag", "content": "fragment"}
+    body = expand(client, [URL], frag, vs({"system": "http://t/frag"}))
+    assert pnames(body)["used-fragment"] == ["http://t/frag|1.0.0"]
+    ext = {e["url"]: e for e in body["expansion"]["extension"]}
+    assert ext[SD + "valueset-unclosed"]["valueBoolean"] is True
+    assert "http://t/frag" in ext[SD + "valueset-unclosed-reason"]["valueString"]
+    assert "extension" not in expand(client, [URL])["expansion"]
+
+
+def test_filter_without_value_and_import_cycle_errors(client: Any) -> None:
+    broken = vs({"system": SYS, "filter": [{"property": "concept", "op": "is-a"}]})
+    r = call(client, [URL], CS, broken)
+    issue = r.json["issue"][0]
+    assert r.status_code == 400 and issue["code"] == "invalid"
+    assert issue["details"]["text"] == (
+        f"The system {SYS} filter with property = concept, op = is-a has no value"
+    )
+    assert issue["expression"] == ["ValueSet.compose.include[0].filter[0]"]
+    a = vs({"system": SYS}, url="http://t/a")
+    a["compose"]["exclude"] = [{"valueSet": ["http://t/b"]}]
+    b = vs({"valueSet": ["http://t/a"]}, url="http://t/b")
+    r = call(client, [{"name": "url", "valueUri": "http://t/a"}], CS, a, b)
+    issue = r.json["issue"][0]
+    assert r.status_code == 400 and issue["code"] == "processing"
+    assert issue["details"]["coding"][0]["code"] == "vs-invalid"
+    assert "http://t/a" in issue["details"]["text"]
+
+
+def test_language_list_echo_and_exact_designation_language(client: Any) -> None:
+    body = expand(client, [URL, {"name": "displayLanguage", "valueCode": "de,*; q=0"}])
+    assert pnames(body)["displayLanguage"] == ["de, *; q=0"]
+    assert pnames(expand(client, [URL, {"name": "displayLanguage", "valueCode": "de,*"}]))[
+        "displayLanguage"
+    ] == ["de,*"]
+    ch = {
+        **CS,
+        "concept": [
+            {
+                "code": "a",
+                "display": "A",
+                "designation": [
+                    {"language": "de-CH", "value": "A-ch"},
+                    {"language": "de", "value": "A-de"},
+                ],
+            }
+        ],
+    }
+    only_de = expand(
+        client, [URL, {"name": "designation", "valueString": "urn:ietf:bcp:47|de"}], ch, ALL
+    )
+    assert only_de["expansion"]["contains"][0]["designation"] == [
+        {"language": "de", "value": "A-de"}
+    ]
+
+
+def test_versions_operation_and_capabilities(client: Any) -> None:
+    for base, version in (("/r5", "5.0.0"), ("/fhir", "4.0.1"), ("/r4", "4.0.1")):
+        r = client.get(f"{base}/$versions")
+        assert r.status_code == 200
+        assert r.json == {
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "version", "valueCode": version},
+                {"name": "default", "valueCode": version},
+            ],
+        }
+    assert client.get("/r5/$versions?x=1").status_code == 400
+    cs = client.get("/r5/metadata").json
+    assert cs["software"]["releaseDate"] and cs["version"]
+    assert {
+        "name": "versions",
+        "definition": ("http://hl7.org/fhir/OperationDefinition/CapabilityStatement-versions"),
+    } in cs["rest"][0]["operation"]
+    features = {e["extension"][0]["valueCanonical"]: e["extension"][1] for e in cs["extension"]}
+    assert features["http://hl7.org/fhir/uv/tx-tests/FeatureDefinition/test-version"]["valueCode"]
+    tc = client.get("/r5/metadata?mode=terminology").json
+    names = {p["name"] for p in tc["expansion"]["parameter"]}
+    assert {"activeOnly", "count", "offset", "tx-resource", "system-version"} <= names
+    assert tc["version"] and tc["title"]

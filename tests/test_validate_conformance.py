@@ -229,3 +229,281 @@ def test_code_system_validate_unknown_version(client: Any) -> None:
     p = params(r.json)
     assert p["result"] == [False] and p["x-unknown-system"] == [f"{CS}|3"]
     assert issues(p)[0]["expression"] == ["system"]
+
+
+def post(client: Any, path: str, *parameters: dict[str, Any]) -> Any:
+    return client.post(
+        path,
+        data=orjson.dumps({"resourceType": "Parameters", "parameter": [*parameters]}),
+        content_type="application/fhir+json",
+    )
+
+
+def tx(resource: dict[str, Any]) -> dict[str, Any]:
+    return {"name": "tx-resource", "resource": resource}
+
+
+def entry(*parameters: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": "validation",
+        "resource": {"resourceType": "Parameters", "parameter": [*parameters]},
+    }
+
+
+def test_batch_validate_entries_override_shared_parameters(client: Any) -> None:
+    r = post(
+        client,
+        "/fhir/ValueSet/$batch-validate-code",
+        tx(cs("1.0.0", "A")),
+        tx(valueset()),
+        {"name": "url", "valueUri": VS},
+        {"name": "lenient-display-validation", "valueBoolean": True},
+        entry(coding(display="x"), {"name": "lenient-display-validation", "valueBoolean": False}),
+        entry({"name": "codingX", "valueCoding": {"system": CS, "code": "a"}}),
+        entry(coding("b", display="x")),
+    )
+    assert r.status_code == 200
+    first, second, third = (p["resource"] for p in r.json["parameter"])
+    p1, p3 = params(first), params(third)
+    assert issues(p1)[0]["severity"] == "error"  # the entry's own setting wins
+    assert issues(p3)[0]["severity"] == "warning"  # the shared one applies
+    assert p3["result"] == [True]
+    # an entry with nothing to validate is an OperationOutcome in its place
+    assert second["resourceType"] == "OperationOutcome"
+    assert second["issue"][0]["details"]["text"].startswith("Unable to find code to validate")
+
+
+def test_default_valueset_version_for_versionless_import(client: Any) -> None:
+    outer = {
+        "resourceType": "ValueSet",
+        "url": "http://t/vs/outer",
+        "status": "active",
+        "compose": {"include": [{"valueSet": [VS]}]},
+    }
+    body = (tx(valueset(vs_version="1")), tx(valueset("1.0.0", vs_version="2")), tx(outer))
+    body += (tx(cs("1.0.0", "A")), tx(cs("1.2.0", "A2")))
+    for pin, version in (("1", "1.2.0"), ("2", "1.0.0")):
+        p = params(
+            post(
+                client,
+                "/fhir/ValueSet/$validate-code",
+                *body,
+                {"name": "url", "valueUri": "http://t/vs/outer"},
+                coding(),
+                {"name": "default-valueset-version", "valueCanonical": f"{VS}|{pin}"},
+            ).json
+        )
+        assert p["result"] == [True] and p["version"] == [version]
+    p = params(
+        post(
+            client,
+            "/fhir/ValueSet/$validate-code",
+            *body,
+            {"name": "url", "valueUri": "http://t/vs/outer"},
+            coding(),
+            {"name": "default-valueset-version", "valueCanonical": f"{VS}|9"},
+        ).json
+    )
+    assert p["result"] == [False]
+    assert issues(p)[0]["details"]["text"] == (
+        f"A definition for the value Set '{VS}|9' could not be found"
+    )
+
+
+@pytest.mark.parametrize("lang, ok", [("-", False), ("de", True), ("de-CH, *; q=0", True)])
+def test_display_language_must_be_a_language(client: Any, lang: str, ok: bool) -> None:
+    r = run(
+        client,
+        "ValueSet/$validate-code",
+        valueset(),
+        coding(),
+        {"name": "displayLanguage", "valueCode": lang},
+    )
+    assert (r.status_code == 200) is ok
+    if not ok:
+        (issue,) = r.json["issue"]
+        assert r.status_code == 400 and issue["code"] == "processing"
+        assert issue["details"]["coding"][0]["code"] == "invalid-display"
+
+
+def test_filter_without_value_and_circular_import_are_errors(client: Any) -> None:
+    broken = valueset()
+    broken["compose"]["include"][0]["filter"] = [{"property": "concept", "op": "is-a"}]
+    r = run(client, "ValueSet/$validate-code", broken, coding())
+    assert r.status_code == 400
+    assert r.json["issue"][0]["details"]["coding"][0]["code"] == "vs-invalid"
+    circle = {
+        "resourceType": "ValueSet",
+        "url": VS,
+        "version": "1",
+        "status": "active",
+        "compose": {"include": [{"valueSet": [VS]}]},
+    }
+    r = run(client, "ValueSet/$validate-code", circle, coding())
+    assert r.status_code == 400
+    (issue,) = r.json["issue"]
+    assert issue["code"] == "processing"
+    assert issue["details"]["coding"][0]["code"] == "vs-invalid"
+
+
+def test_withdrawn_imported_value_set_is_reported(client: Any) -> None:
+    withdrawn = valueset(vs_version="1")
+    withdrawn["extension"] = [
+        {
+            "url": "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status",
+            "valueCode": "withdrawn",
+        }
+    ]
+    outer = {
+        "resourceType": "ValueSet",
+        "url": "http://t/vs/outer",
+        "status": "active",
+        "compose": {"include": [{"valueSet": [VS]}]},
+    }
+    p = params(
+        post(
+            client,
+            "/fhir/ValueSet/$validate-code",
+            tx(cs("1.0.0", "A")),
+            tx(withdrawn),
+            tx(outer),
+            {"name": "url", "valueUri": "http://t/vs/outer"},
+            coding(),
+        ).json
+    )
+    assert p["result"] == [True]
+    (issue,) = issues(p)
+    assert issue["severity"] == "information" and issue["code"] == "business-rule"
+    assert issue["details"]["text"] == f"Reference to withdrawn ValueSet {VS}|1"
+
+
+def test_wrong_display_offers_displays_not_other_designations(client: Any) -> None:
+    code_system = cs("1.0.0", "A")
+    code_system["concept"][0]["designation"] = [
+        {"use": {"system": "http://t/uses", "code": "archaic"}, "value": "Olde A"},
+        {"language": "de", "value": "A auf Deutsch"},
+    ]
+    body = (tx(code_system), tx(valueset()), {"name": "url", "valueUri": VS})
+    p = params(post(client, "/fhir/ValueSet/$validate-code", *body, coding(display="x")).json)
+    assert issues(p)[0]["details"]["text"] == (
+        f"Wrong Display Name 'x' for {CS}#a. Valid display is one of 2 choices: "
+        "'A' or 'A auf Deutsch' (de) (for the language(s) '--')"
+    )
+    # a designation of another use still matches
+    p = params(post(client, "/fhir/ValueSet/$validate-code", *body, coding(display="Olde A")).json)
+    assert p["result"] == [True] and not issues(p)
+
+
+def test_lookup_inactive_property_when_asked(client: Any) -> None:
+    def props(*extra: dict[str, Any]) -> list[str]:
+        r = post(
+            client,
+            "/fhir/CodeSystem/$lookup",
+            tx(cs("1.0.0", "A")),
+            {"name": "system", "valueUri": CS},
+            {"name": "code", "valueCode": "a"},
+            *extra,
+        )
+        return [p["part"][0]["valueCode"] for p in r.json["parameter"] if p["name"] == "property"]
+
+    assert "inactive" not in props()
+    assert "inactive" in props({"name": "property", "valueCode": "*"})
+    assert "inactive" in props({"name": "property", "valueCode": "inactive"})
+
+
+def test_r5_translate_reports_the_link_with_map_version(client: Any) -> None:
+    cmap = {
+        "resourceType": "ConceptMap",
+        "url": "http://t/cm",
+        "version": "0.1.0",
+        "status": "active",
+        "group": [
+            {
+                "source": "http://t/src",
+                "target": "http://t/tgt",
+                "element": [
+                    {
+                        "code": "s1",
+                        "target": [
+                            {"code": "t1", "relationship": "source-is-narrower-than-target"}
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+
+    def match(*parameters: dict[str, Any]) -> dict[str, Any]:
+        r = post(client, "/r5/ConceptMap/$translate", tx(cmap), *parameters)
+        (m,) = (p for p in r.json["parameter"] if p["name"] == "match")
+        return {
+            p["name"]: next(v for k, v in p.items() if k.startswith("value")) for p in m["part"]
+        }
+
+    fwd = match(
+        {"name": "sourceSystem", "valueUri": "http://t/src"},
+        {"name": "sourceCode", "valueCode": "s1"},
+    )
+    assert fwd["concept"] == {"system": "http://t/tgt", "code": "t1"}
+    assert fwd["relationship"] == "source-is-narrower-than-target"
+    assert fwd["originMap"] == "http://t/cm|0.1.0"
+    rev = match(
+        {"name": "targetSystem", "valueUri": "http://t/tgt"},
+        {"name": "targetCode", "valueCode": "t1"},
+    )
+    # in reverse the link is still reported as the map states it
+    assert rev["concept"] == {"system": "http://t/tgt", "code": "t1"}
+    assert rev["source"] == {"system": "http://t/src", "code": "s1"}
+    assert rev["relationship"] == "source-is-narrower-than-target"
+
+
+def _lang_cs() -> dict[str, Any]:
+    code_system = cs("1.0.0", "A")
+    code_system["language"] = "en"
+    code_system["concept"][0]["designation"] = [{"language": "de", "value": "A de"}]
+    return code_system
+
+
+@pytest.mark.parametrize(
+    "language, vs_change, result",
+    [
+        ("it,de", {}, True),  # a displayLanguage may list several languages
+        (None, {}, True),  # no language asked: any display is valid
+        (None, {"language": "en"}, False),  # the value set's language applies
+        (
+            None,
+            {
+                "compose": {
+                    "extension": [
+                        {
+                            "url": "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter",
+                            "extension": [
+                                {"url": "name", "valueCode": "displayLanguage"},
+                                {"url": "value", "valueCode": "en"},
+                            ],
+                        }
+                    ],
+                    "include": [{"system": CS}],
+                }
+            },
+            False,
+        ),
+    ],
+)
+def test_display_languages(
+    client: Any, language: str | None, vs_change: dict[str, Any], result: bool
+) -> None:
+    vset = {**valueset(), **vs_change}
+    extra = [{"name": "displayLanguage", "valueCode": language}] if language else []
+    p = params(
+        post(
+            client,
+            "/fhir/ValueSet/$validate-code",
+            tx(_lang_cs()),
+            tx(vset),
+            {"name": "url", "valueUri": VS},
+            coding(display="A de"),
+            *extra,
+        ).json
+    )
+    assert p["result"] == [result]

@@ -149,7 +149,10 @@ def test_import_cycle_is_detected(client: Any, small_registry: Any) -> None:
     small_registry.add_resource({**b, "id": "cycle-b"})
     try:
         r = client.get("/fhir/ValueSet/$expand?url=http://t/a")
-        assert r.status_code == 422 and "cycle" in r.json["issue"][0]["details"]["text"]
+        issue = r.json["issue"][0]
+        assert r.status_code == 400 and issue["code"] == "processing"
+        assert issue["details"]["coding"][0]["code"] == "vs-invalid"
+        assert "circularity pointing to http://t/a" in issue["details"]["text"]
     finally:
         del (
             small_registry.resources[("ValueSet", "cycle-a")],
@@ -197,13 +200,18 @@ def test_implicit_value_sets_and_text_filter(client: Any) -> None:
     assert {"filter", "count", "offset", "used-codesystem"} <= names
 
 
+def _flat(contains: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [x for c in contains for x in (c, *_flat(c.get("contains", [])))]
+
+
 def test_expand_parameters(client: Any) -> None:
     r = client.get(
         f"/fhir/ValueSet/$expand?url={COLORS}?fhir_vs&includeDesignations=true&displayLanguage=fr"
         "&property=definition&includeDefinition=true"
     )
     parse_r4(r.json)
-    contains = {c["code"]: c for c in r.json["expansion"]["contains"]}
+    # a FHIR CodeSystem expands along its concept tree (nested) unless excludeNested=true
+    contains = {c["code"]: c for c in _flat(r.json["expansion"]["contains"])}
     assert contains["red"]["display"] == "Rouge"
     assert contains["red"]["designation"][0]["value"] == "Rouge"
     assert contains["warm"]["abstract"] is True

@@ -36,12 +36,14 @@ class Property(NamedTuple):
 class Designation(NamedTuple):
     """An alternative representation of a concept (CodeSystem.concept.designation).
 
-    ``use`` is a Coding as a dict (system/code/display) or None.
+    ``use`` is a Coding as a dict (system/code/display) or None; ``extensions`` are the
+    designation's FHIR extensions as stated (e.g. a SNOMED CT description id).
     """
 
     value: str
     language: str | None = None
     use: dict[str, str] | None = None
+    extensions: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(slots=True)
@@ -50,7 +52,8 @@ class Concept:
 
     ``parents``/``children`` hold codes (not objects), so the graph is plain
     data. ``abstract`` is FHIR's notSelectable. ``properties`` hold everything
-    else, including the editorial layer once applied.
+    else, including the editorial layer once applied. ``extensions`` are the
+    concept's FHIR extensions that are not read as properties (e.g. rendering-style).
     """
 
     code: str
@@ -63,6 +66,7 @@ class Concept:
     abstract: bool = False
     inactive: bool = False
     status: str | None = None
+    extensions: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

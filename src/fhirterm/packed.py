@@ -29,7 +29,7 @@ from .index import CodeSystemIndex
 from .model import Concept, Designation, Property
 from .search import TextIndex
 
-MAGIC = b"FTPACK04"
+MAGIC = b"FTPACK05"
 
 
 def _enc_prop(p: Property) -> tuple[Any, ...]:
@@ -45,13 +45,14 @@ def encode(c: Concept) -> bytes:
         (
             c.display,
             c.definition,
-            tuple((d.value, d.language, d.use) for d in c.designations),
+            tuple((d.value, d.language, d.use, d.extensions) for d in c.designations),
             tuple(_enc_prop(p) for p in c.properties),
             c.parents,
             c.children,
             c.abstract,
             c.inactive,
             c.status,
+            c.extensions,
         )
     )
 
@@ -69,6 +70,7 @@ def decode(code: str, raw: bytes | memoryview) -> Concept:
         t[6],
         t[7],
         t[8],
+        t[9],
     )
 
 

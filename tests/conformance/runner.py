@@ -79,8 +79,9 @@ def detect_fhir_version(session: requests.Session, base: str, timeout: float) ->
             doc = r.json()
             if doc.get("resourceType") == "Parameters":
                 for p in doc.get("parameter", []):
-                    if p.get("name") == "default" and p.get("valueString"):
-                        return str(p["valueString"])
+                    value = p.get("valueCode") or p.get("valueString")  # R5: code; R4: string
+                    if p.get("name") == "default" and value:
+                        return str(value)
             elif isinstance(doc.get("default"), str):
                 return str(doc["default"])
         r = session.get(f"{base}/metadata", headers=headers, timeout=timeout)

@@ -64,6 +64,9 @@ class ExpandResult:
     items: list[ExpansionItem]
     parameters: list[tuple[str, str, Any]] = field(default_factory=list)  # (name, FHIR type, value)
     properties: list[tuple[str, str | None]] = field(default_factory=list)  # (code, uri) declared
+    # why the expansion may be incomplete (drawn on code systems that are fragments); empty
+    # when it is complete
+    unclosed: list[str] = field(default_factory=list)
 
 
 def _matches(vs: CompiledValueSet, text: str) -> Iterator[Member] | None:
@@ -92,6 +95,40 @@ PREFERRED_FOR_LANGUAGE = {
     "display": "Preferred For Language",
 }
 CONCEPT_PROPERTIES = "http://hl7.org/fhir/concept-properties#"
+SD = "http://hl7.org/fhir/StructureDefinition/"
+# The uri of the standard concept properties an expansion reports under their usual code.
+STANDARD_PROPERTY_URIS = {
+    "definition": CONCEPT_PROPERTIES + "definition",
+    "status": CONCEPT_PROPERTIES + "status",
+    "order": CONCEPT_PROPERTIES + "order",
+    "weight": CONCEPT_PROPERTIES + "itemWeight",
+    "label": CONCEPT_PROPERTIES + "label",
+}
+# Properties reported for every concept that has them, asked for or not (they say how to
+# present the expansion: its order, the items' labels and weights).
+PRESENTATION_URIS = frozenset(CONCEPT_PROPERTIES + p for p in ("order", "itemWeight", "label"))
+# Compose concept extensions that set those properties for the value set (over the code
+# system's): extension url -> (property code, FHIR type).
+VS_CONCEPT_PROPERTIES = {
+    SD + "valueset-conceptOrder": ("order", "decimal"),
+    SD + "valueset-label": ("label", "string"),
+    SD + "itemWeight": ("weight", "decimal"),
+}
+DESIGNATION_EXTENSIONS = frozenset(
+    SD + e for e in ("coding-sctdescid", "structuredefinition-standards-status")
+)
+# Concept extensions an expansion entry carries over (from the code system's concept or the
+# compose's concept entry, the latter winning); others are not repeated.
+ECHOED_EXTENSIONS = frozenset(
+    SD + e
+    for e in (
+        "valueset-deprecated",
+        "valueset-concept-definition",
+        "structuredefinition-standards-status",
+        "rendering-style",
+        "rendering-xhtml",
+    )
+)
 _FLAGS = ("activeOnly", "excludeNested", "includeDesignations", "includeDefinition")
 _FLAG_FIELDS = {
     "activeOnly": "active_only",
@@ -174,7 +211,8 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
             codes = found.top(n)[offset:]
             hits = [Member(whole, c, c.display) for c in map(whole.concepts.__getitem__, codes)]
             return _result(vs, vs_res, req, len(found), hits, False, used_supplements)
-    if req.filter and req.filter.strip():
+    text_search = bool(req.filter and req.filter.strip())
+    if req.filter and text_search:
         members = _matches(vs, req.filter)
     if members is None:
         members = vs.members()
@@ -190,8 +228,19 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
         if req.count is None and total > req.limit:
             raise _too_costly(vs, req)
     paged = req.offset is not None or req.count is not None
-    nest = req.exclude_nested is False and not paged and vs.hierarchical()
+    # Nested when asked (excludeNested=false) or, unasked, for FHIR CodeSystem content unless
+    # the expansion is a text search over a whole code system (a ranked list of matches).
+    wanted = req.exclude_nested is False or (
+        req.exclude_nested is None
+        and vs.nests_by_default()
+        and not (text_search and whole is not None)
+    )
+    nest = wanted and not paged and vs.hierarchical()
     return _result(vs, vs_res, req, total, page, nest, used_supplements)
+
+
+def _canonical(cs: CodeSystemIndex) -> str:
+    return f"{cs.info.url}|{cs.info.version}" if cs.info.version else cs.info.url
 
 
 def _canonicals(values: tuple[str, ...], name: str) -> dict[str, str]:
@@ -228,7 +277,7 @@ def _echo(req: ExpandRequest) -> list[tuple[str, str, Any]]:
         if flag is not None:
             out.append((name, "boolean", flag))
     if req.display_language:
-        out.append(("displayLanguage", "code", req.display_language))
+        out.append(("displayLanguage", "code", _language_list_text(req.display_language)))
     out.extend(("designation", "string", d) for d in req.designations)
     out.extend(("force-system-version", "uri", v) for v in req.force_system_versions)
     out.extend(("default-valueset-version", "uri", v) for v in req.default_valueset_versions)
@@ -265,7 +314,13 @@ def _result(
 ) -> ExpandResult:
     langs = _languages(req.display_language)
     versioned = vs.multi_version_systems()
-    items = [_item(m, req, langs, m.system in versioned) for m in page]
+    presentation: dict[int, frozenset[str]] = {}
+    for m in page:
+        if id(m.cs) not in presentation:
+            presentation[id(m.cs)] = frozenset(
+                d.code for d in m.cs.info.property_defs if d.uri in PRESENTATION_URIS
+            )
+    items = [_item(m, req, langs, m.system in versioned, presentation[id(m.cs)]) for m in page]
     if nest:
         items = _nest(page, items)
     params = _echo(req)
@@ -274,14 +329,12 @@ def _result(
     )
     if rules:
         params.extend(_rules_applied(vs, rules))
-    for cs in vs.code_systems():
-        params.append(
-            (
-                "used-codesystem",
-                "uri",
-                f"{cs.info.url}|{cs.info.version}" if cs.info.version else cs.info.url,
-            )
-        )
+    systems = vs.code_systems()
+    for cs in systems:
+        params.append(("used-codesystem", "uri", _canonical(cs)))
+    # a code system that is only a fragment: the expansion may be missing codes
+    fragments = [cs for cs in systems if cs.info.content == "fragment"]
+    params.extend(("used-fragment", "uri", _canonical(cs)) for cs in fragments)
     for url, version in vs.value_sets_used():
         params.append(("used-valueset", "uri", f"{url}|{version}" if version else url))
     for sup in used_supplements:
@@ -290,10 +343,11 @@ def _result(
     params.extend(_warnings(vs))
     declared: list[tuple[str, str | None]] = []
     reported = list(req.properties)
-    if "status" not in reported and _any_status(items):
-        reported.append("status")
+    for code in _property_codes(items):
+        if code not in reported:
+            reported.append(code)
     for code in reported:
-        uri = CONCEPT_PROPERTIES + code if code in ("definition", "status") else None
+        uri = STANDARD_PROPERTY_URIS.get(code)
         for cs in vs.code_systems():
             d = next((d for d in cs.info.property_defs if d.code == code), None)
             if d is not None and d.uri:
@@ -308,6 +362,11 @@ def _result(
         items,
         params,
         declared,
+        # (the reference server's wording)
+        [
+            f"This extension is based on a fragment of the code system {cs.info.url}"
+            for cs in fragments
+        ],
     )
 
 
@@ -354,10 +413,15 @@ def _warnings(vs: CompiledValueSet) -> list[tuple[str, str, Any]]:
     return out
 
 
-def _any_status(items: list[ExpansionItem]) -> bool:
-    return any(
-        any(p.code == "status" for p in it.properties) or _any_status(it.children) for it in items
-    )
+def _property_codes(items: list[ExpansionItem]) -> list[str]:
+    """The property codes the items (and their children) report, in order of first use."""
+    out: dict[str, None] = {}
+    stack = list(reversed(items))
+    while stack:
+        it = stack.pop()
+        out.update((p.code, None) for p in it.properties)
+        stack.extend(reversed(it.children))
+    return list(out)
 
 
 def _nest(page: list[Member], items: list[ExpansionItem]) -> list[ExpansionItem]:
@@ -403,6 +467,19 @@ def _languages(spec: str | None) -> tuple[list[str], bool] | None:
     return langs, hard
 
 
+def _language_list_text(spec: str) -> str:
+    """A language list as the expansion reports it: a list with qualities is written in its
+    normal form (``de, *; q=0``), a plain list as sent."""
+    if ";" not in spec:
+        return spec
+    parts = []
+    for part in spec.split(","):
+        bits = [b.strip() for b in part.split(";")]
+        if bits[0]:
+            parts.append("; ".join(b for b in bits if b))
+    return ", ".join(parts)
+
+
 def _lang_matches(tag: str | None, wanted: str) -> bool:
     if not tag:
         return False
@@ -415,19 +492,33 @@ def _designation_wanted(d: Designation, filters: tuple[str, ...]) -> bool:
     for f in filters:
         system, sep, code = f.rpartition("|")
         if not sep or system == "urn:ietf:bcp:47":
-            if _lang_matches(d.language, code.lower()):
+            # the language as stated: "de" asks for German designations, not de-CH ones
+            if d.language and d.language.lower() == code.lower():
                 return True
         elif d.use and d.use.get("system") == system and d.use.get("code") == code:
             return True
     return False
 
 
+def _known_extensions(d: Designation) -> Designation:
+    """The designation with only the extensions an expansion repeats."""
+    if not d.extensions or all(e.get("url") in DESIGNATION_EXTENSIONS for e in d.extensions):
+        return d
+    return d._replace(
+        extensions=tuple(e for e in d.extensions if e.get("url") in DESIGNATION_EXTENSIONS)
+    )
+
+
 def _item(
-    m: Member, req: ExpandRequest, langs: tuple[list[str], bool] | None, versioned: bool
+    m: Member,
+    req: ExpandRequest,
+    langs: tuple[list[str], bool] | None,
+    versioned: bool,
+    presentation: frozenset[str] = frozenset(),
 ) -> ExpansionItem:
     c = m.concept
     display = m.display
-    desigs: list[Designation] = list(c.designations)
+    desigs: list[Designation] = [_known_extensions(d) for d in (*c.designations, *m.designations)]
     if langs is not None:
         wanted, hard = langs
         cs_lang = m.cs.info.extra.get("language")
@@ -453,15 +544,28 @@ def _item(
     if req.designations:
         desigs = [d for d in desigs if _designation_wanted(d, req.designations)]
     wanted_props = set(req.properties)
-    props = tuple(p for p in c.properties if p.code in wanted_props and p.value is not None)
+    props = [
+        p
+        for p in c.properties
+        if (p.code in wanted_props or p.code in presentation) and p.value is not None
+    ]
     if "definition" in wanted_props and c.definition:
-        props = (*props, Property("definition", "string", c.definition))
+        props.append(Property("definition", "string", c.definition))
     if "status" not in wanted_props:
         # A status other than active says why a concept is inactive: always reported.
-        props = (
-            *props,
-            *(p for p in c.properties if p.code == "status" and p.value not in (None, "active")),
+        props.extend(
+            p for p in c.properties if p.code == "status" and p.value not in (None, "active")
         )
+    exts = {e.get("url"): e for e in c.extensions if e.get("url") in ECHOED_EXTENSIONS}
+    for e in m.extensions:
+        url = e.get("url")
+        known = VS_CONCEPT_PROPERTIES.get(str(url))
+        value = next((v for k, v in e.items() if k.startswith("value")), None)
+        if known is not None and value is not None:
+            props = [p for p in props if p.code != known[0]]
+            props.append(Property(known[0], known[1], value))
+        elif url in ECHOED_EXTENSIONS:
+            exts[url] = e
     return ExpansionItem(
         m.system,
         m.cs.info.version if versioned else None,
@@ -470,6 +574,6 @@ def _item(
         c.abstract,
         c.inactive,
         tuple(desigs) if req.include_designations or req.designations else (),
-        props,
-        extensions=m.extensions,
+        tuple(props),
+        extensions=tuple(exts.values()),
     )

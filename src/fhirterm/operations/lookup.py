@@ -9,6 +9,9 @@ from ..registry import Registry
 from .translate import related
 from .types import LookupRequest, LookupResult
 
+PRESENTATION_URIS = frozenset(
+    "http://hl7.org/fhir/concept-properties#" + p for p in ("order", "itemWeight", "label")
+)
 # Properties $lookup can always return, beside those the code system defines.
 STANDARD = (
     "parent",
@@ -119,7 +122,14 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
     # without a property parameter only an inactive concept says so; asked for, always
     if want("inactive") and (bool(wanted) or concept.inactive):
         props.append(Property("inactive", "boolean", concept.inactive))
-    props.extend(p for p in concept.properties if want(p.code))
+    # order, label and weight (from concept extensions) say how to present an expansion:
+    # returned when asked for by name
+    presentation = {d.code for d in cs.info.property_defs if d.uri in PRESENTATION_URIS}
+    props.extend(
+        p
+        for p in concept.properties
+        if p.code in wanted or (want_all and p.code not in presentation)
+    )
     for prop, m in related(registry, cs.info.url, concept.code):
         if want(prop):
             coding = {

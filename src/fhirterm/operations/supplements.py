@@ -73,6 +73,7 @@ def _merge(base: CodeSystemIndex, supp: CodeSystemIndex) -> CodeSystemIndex:
             c,
             designations=(*c.designations, *sc.designations),
             properties=(*c.properties, *sc.properties),
+            extensions=(*c.extensions, *sc.extensions),
         )
     known = {d.code for d in base.info.property_defs}
     info = replace(

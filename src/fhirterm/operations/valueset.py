@@ -17,10 +17,19 @@ from typing import Any
 
 import regex
 
-from ..errors import InvalidRequest, NotFound, NotSupported, TooCostly, VersionMismatch
+from ..errors import (
+    CircularValueSet,
+    InvalidRequest,
+    InvalidValueSet,
+    NotFound,
+    NotSupported,
+    TooCostly,
+    VersionMismatch,
+)
 from ..index import CodeSystemIndex
-from ..model import Concept
+from ..model import Concept, Designation
 from ..registry import Registry
+from . import messages as M
 from .versions import VersionRules, present_versions
 
 REGEX_BUDGET_S = (
@@ -38,6 +47,7 @@ class Member:
     concept: Concept
     display: str | None
     extensions: tuple[dict[str, Any], ...] = ()  # of the compose's concept entry
+    designations: tuple[Designation, ...] = ()  # the compose's concept entry adds
 
     @property
     def system(self) -> str:
@@ -106,6 +116,11 @@ def _values_of(cs: CodeSystemIndex, prop: str) -> Callable[[Concept], list[str]]
 
 def compile_filter(cs: CodeSystemIndex, f: dict[str, Any], where: str) -> Filter:
     prop, op, value = f.get("property"), f.get("op"), f.get("value")
+    if prop and op and value in (None, ""):
+        raise InvalidValueSet(
+            M.FILTER_NO_VALUE.format(system=cs.info.url, prop=prop, op=op),
+            expression=f"ValueSet.{where}",
+        )
     if not prop or not op or value is None:
         raise InvalidRequest(f"{where} needs property, op and value", expression=where)
     if op not in FILTER_OPS:
@@ -202,6 +217,7 @@ class Include:
     value_sets: list[CompiledValueSet] = field(default_factory=list)
     stated_version: str | None = None  # the version the compose names for the system, if any
     concept_extensions: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+    concept_designations: dict[str, tuple[Designation, ...]] = field(default_factory=dict)
 
     def _own(self, system: str, code: str) -> Concept | None:
         cs = self.cs
@@ -251,7 +267,13 @@ class Include:
             ):
                 continue
             shown = self.concepts.get(code) if self.concepts is not None else None
-            yield Member(cs, c, shown or c.display, self.concept_extensions.get(code, ()))
+            yield Member(
+                cs,
+                c,
+                shown or c.display,
+                self.concept_extensions.get(code, ()),
+                self.concept_designations.get(code, ()),
+            )
 
 
 @dataclass(slots=True)
@@ -262,6 +284,7 @@ class CompiledValueSet:
     includes: list[Include]
     excludes: list[Include]
     inactive: bool | None = None  # compose.inactive
+    contained: bool = False  # a resource contained in the value set that imports it ("#id")
 
     def contains(self, system: str, code: str) -> Concept | None:
         """The concept when ``system|code`` is a member, else None (no expansion needed)."""
@@ -303,6 +326,16 @@ class CompiledValueSet:
             for inc in self.includes
         )
 
+    def nests_by_default(self) -> bool:
+        """True when every code system drawn on is a FHIR CodeSystem resource: its expansion
+        follows the resource's concept tree unless excludeNested says otherwise (as the
+        reference server does). Terminologies read from their own release formats
+        (ICD-10-CM) expand flat unless nesting is asked for."""
+        systems = self.code_systems()
+        return bool(systems) and all(
+            cs.info.extra.get("resourceType") == "CodeSystem" for cs in systems
+        )
+
     def all_parts(self) -> Iterator[Include]:
         """Every include and exclude, imported value sets' included."""
         for inc in [*self.includes, *self.excludes]:
@@ -315,7 +348,8 @@ class CompiledValueSet:
         out: list[tuple[str, str | None]] = []
         for inc in [*self.includes, *self.excludes]:
             for v in inc.value_sets:
-                for key in [(v.url or "", v.version), *v.value_sets_used()]:
+                own = [] if v.contained else [(v.url or "", v.version)]
+                for key in [*own, *v.value_sets_used()]:
                     if key not in out:
                         out.append(key)
         return out
@@ -414,6 +448,7 @@ def compile_value_set(
     _stack: tuple[str, ...] = (),
     versions: VersionRules | None = None,
     vs_defaults: dict[str, str] | None = None,
+    _contained: dict[str, dict[str, Any]] | None = None,
 ) -> CompiledValueSet:
     """Compile a ValueSet resource; imports recursively, with cycle detection.
 
@@ -421,18 +456,25 @@ def compile_value_set(
     the code system versions; ``vs_defaults`` (url -> version, default-valueset-version)
     the versions of imported value sets referenced without one. Raises InvalidRequest for a malformed compose,
     NotFound for an unknown code system, code or imported value set,
-    NotSupported for an operator we do not do, TooCostly for an import cycle,
+    NotSupported for an operator we do not do, CircularValueSet for an import cycle,
     VersionMismatch when a version check fails.
     """
     url = vs.get("url")
     key = f"{url}|{vs.get('version', '')}"
     if key in _stack:
-        chain = " -> ".join([*_stack, key])
-        raise TooCostly(
-            f"The value set imports itself in a cycle: {chain}",
-            expression="compose.include.valueSet",
-        )
+        raise CircularValueSet(M.VS_CIRCULAR.format(url=key, path=", ".join(_stack)))
     stack = (*_stack, key)
+    # "#id" imports name a resource contained in the value set (for a contained value set:
+    # in its container)
+    contained = (
+        _contained
+        if _contained is not None
+        else {
+            str(r["id"]): r
+            for r in vs.get("contained", [])
+            if isinstance(r, dict) and r.get("resourceType") == "ValueSet" and r.get("id")
+        }
+    )
     compose = vs.get("compose")
     if not isinstance(compose, dict):
         raise InvalidRequest(
@@ -452,12 +494,27 @@ def compile_value_set(
             )
         concepts = None
         concept_ext: dict[str, tuple[dict[str, Any], ...]] = {}
+        concept_desig: dict[str, tuple[Designation, ...]] = {}
         if "concept" in inc:
             concepts = {c.get("code"): c.get("display") for c in inc["concept"]}
             concept_ext = {
                 c["code"]: tuple(c["extension"])
                 for c in inc["concept"]
                 if c.get("code") and isinstance(c.get("extension"), list)
+            }
+            concept_desig = {
+                c["code"]: tuple(
+                    Designation(
+                        str(d.get("value", "")),
+                        d.get("language"),
+                        d.get("use"),
+                        tuple(x for x in d.get("extension", []) if isinstance(x, dict)),
+                    )
+                    for d in c["designation"]
+                    if isinstance(d, dict)
+                )
+                for c in inc["concept"]
+                if c.get("code") and isinstance(c.get("designation"), list)
             }
         filters = (
             [
@@ -469,12 +526,27 @@ def compile_value_set(
         )
         imported = []
         for ref in inc.get("valueSet", []):
+            if isinstance(ref, str) and ref.startswith("#"):
+                local = contained.get(ref[1:])
+                if local is None:
+                    raise NotFound(
+                        f"A definition for the value set '{ref}' could not be found: the value "
+                        "set contains no ValueSet with that id"
+                    )
+                compiled = compile_value_set(
+                    registry, local, stack, versions, vs_defaults, contained
+                )
+                compiled.contained = True
+                imported.append(compiled)
+                continue
             pinned = (vs_defaults or {}).get(ref) if "|" not in ref else None
             target = resolve(registry, ref, pinned)
             imported.append(compile_value_set(registry, target, stack, versions, vs_defaults))
         if cs is None and not imported:
             raise InvalidRequest(f"{where} needs a system or a valueSet", expression=where)
-        return Include(cs, concepts, filters, imported, inc.get("version") or None, concept_ext)
+        return Include(
+            cs, concepts, filters, imported, inc.get("version") or None, concept_ext, concept_desig
+        )
 
     includes = [
         one(inc, f"compose.include[{i}]") for i, inc in enumerate(compose.get("include", []))

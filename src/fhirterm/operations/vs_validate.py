@@ -116,6 +116,39 @@ DISPLAY_USES = {
 }
 
 
+def language_list(value: str | None) -> tuple[str, ...]:
+    """The tags of a displayLanguage, which may list several (``de,it``), weighted as in
+    Accept-Language; those weighted 0 are left out."""
+    out: list[str] = []
+    for part in (value or "").split(","):
+        tag, _, weight = part.partition(";")
+        w = weight.strip().removeprefix("q").strip().removeprefix("=").strip()
+        if tag.strip() and not (w and w.strip("0.") == ""):
+            out.append(tag.strip())
+    return tuple(out)
+
+
+EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
+
+
+def vs_languages(vs: dict[str, Any]) -> tuple[str, ...]:
+    """The display language a value set asks for when the request names none: its compose's
+    displayLanguage expansion parameter, else the value set's own language."""
+    compose = vs.get("compose")
+    for ext in (compose.get("extension", []) if isinstance(compose, dict) else []) or []:
+        if not isinstance(ext, dict) or ext.get("url") != EXPANSION_PARAMETER:
+            continue
+        parts = {e.get("url"): e for e in ext.get("extension", []) if isinstance(e, dict)}
+        if (parts.get("name") or {}).get("valueCode") == "displayLanguage":
+            value = next(
+                (v for k, v in (parts.get("value") or {}).items() if k.startswith("value")), None
+            )
+            if isinstance(value, str):
+                return language_list(value)
+    lang = vs.get("language")
+    return (lang,) if isinstance(lang, str) and lang else ()
+
+
 def _lang_ok(lang: str | None, wanted: tuple[str, ...]) -> bool:
     if not wanted or lang is None:
         return True
@@ -253,7 +286,7 @@ class Checker:
                 f"The value set '{vurl(vs)}' has no compose to evaluate", expression="compose"
             )
         self.compose = compose
-        self.langs = (req.display_language,) if req.display_language else req.languages
+        self.langs = language_list(req.display_language) or req.languages or vs_languages(vs)
 
     # preparation
 

@@ -21,6 +21,15 @@ from ..model import CodeSystemInfo, Concept, Designation, Property, PropertyDef
 
 RESOURCE_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
 CONCEPT_PROPERTIES = "http://hl7.org/fhir/concept-properties#"
+SD = "http://hl7.org/fhir/StructureDefinition/"
+# Concept extensions that state a standard concept property: extension url -> (property
+# code, FHIR type, property uri). The property is what every operation sees.
+EXTENSION_PROPERTIES = {
+    SD + "codesystem-conceptOrder": ("order", "decimal", CONCEPT_PROPERTIES + "order"),
+    SD + "itemWeight": ("weight", "decimal", CONCEPT_PROPERTIES + "itemWeight"),
+    SD + "codesystem-label": ("label", "string", CONCEPT_PROPERTIES + "label"),
+}
+STANDARDS_STATUS = SD + "structuredefinition-standards-status"
 # value[x] element -> the FHIR type it carries
 _VALUE_KEYS = {
     "valueCode": "code",
@@ -125,8 +134,30 @@ def parse_code_system(res: dict[str, Any], source: str) -> CodeSystemIndex:
                     status = v
                     inactive = inactive or v in ("retired", "inactive")
                 props.append(Property(pc, t, v))
+            extensions: list[dict[str, Any]] = []
+            for e in c.get("extension", []):
+                if not isinstance(e, dict):
+                    continue
+                ev = _prop_value(e)
+                known = EXTENSION_PROPERTIES.get(str(e.get("url")))
+                if known is not None and ev is not None:
+                    code_, type_, _ = known
+                    props = [q for q in props if q.code != code_]
+                    props.append(Property(code_, type_, ev[1]))
+                    used_ext.add(str(e["url"]))
+                elif e.get("url") == STANDARDS_STATUS and ev is not None and status is None:
+                    # The concept's standards status (e.g. deprecated) is its status property.
+                    status = str(ev[1])
+                    props.append(Property("status", "code", status))
+                else:
+                    extensions.append(e)
             desigs = tuple(
-                Designation(d.get("value", ""), d.get("language"), d.get("use"))
+                Designation(
+                    d.get("value", ""),
+                    d.get("language"),
+                    d.get("use"),
+                    tuple(x for x in d.get("extension", []) if isinstance(x, dict)),
+                )
                 for d in c.get("designation", [])
             )
             nested = c.get("concept", [])
@@ -142,13 +173,21 @@ def parse_code_system(res: dict[str, Any], source: str) -> CodeSystemIndex:
                 abstract=abstract,
                 inactive=inactive,
                 status=status,
+                extensions=tuple(extensions),
             )
             walk(nested, code, f"{where}[{i}].concept")
 
+    used_ext: set[str] = set()
     walk(res.get("concept", []), None, "CodeSystem.concept")
     defs = tuple(
         PropertyDef(p.get("code", ""), p.get("type", "string"), p.get("uri"), p.get("description"))
         for p in res.get("property", [])
+    )
+    declared = {d.code for d in defs}
+    defs += tuple(
+        PropertyDef(code_, type_, uri)
+        for url, (code_, type_, uri) in EXTENSION_PROPERTIES.items()
+        if url in used_ext and code_ not in declared
     )
     info = CodeSystemInfo(
         url=url,

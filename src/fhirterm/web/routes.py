@@ -211,6 +211,12 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
             f"mode '{mode}' is not supported; use full, normative or terminology", expression="mode"
         )
 
+    @bp.get("/$versions")
+    def versions() -> Response:
+        # One FHIR version per base (no fhirVersion mime-type parameter): the list is that one.
+        wparams.from_query(request.args.items(multi=True)).check((), "$versions")
+        return fhir_response(resources.versions((fhir_version,), fhir_version))
+
     # CodeSystem
 
     @bp.route("/CodeSystem/$lookup", methods=["GET", "POST"])

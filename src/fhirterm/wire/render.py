@@ -125,12 +125,12 @@ def validate_code(r: ValidateCodeResult) -> dict[str, Any]:
     return parameters(out)
 
 
+VALUESET_UNCLOSED = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed"
 PROPERTY_EXT = (
     "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.contains.property"
 )
 VS_META = (
     "language",
-    "extension",
     "url",
     "version",
     "name",
@@ -156,7 +156,16 @@ def _contains(i: ExpansionItem, r5: bool) -> dict[str, Any]:
         out["display"] = i.display
     if i.designations:
         out["designation"] = [
-            {k: v for k, v in (("language", d.language), ("use", d.use), ("value", d.value)) if v}
+            {
+                k: v
+                for k, v in (
+                    ("extension", list(d.extensions)),
+                    ("language", d.language),
+                    ("use", d.use),
+                    ("value", d.value),
+                )
+                if v
+            }
             for d in i.designations
         ]
     if i.children:
@@ -185,12 +194,20 @@ def expansion(
     out: dict[str, Any] = {"resourceType": "ValueSet"}
     if vs.get("id"):
         out["id"] = vs["id"]
+    if include_definition and vs.get("extension"):
+        out["extension"] = vs["extension"]  # the value set's own, with its definition only
     out.update((k, vs[k]) for k in VS_META if k in vs)
     if "status" not in out:
         out["status"] = "unknown"  # required in FHIR; the value set did not say
     if include_definition and "compose" in vs:
         out["compose"] = vs["compose"]
-    exp: dict[str, Any] = {"identifier": identifier, "timestamp": timestamp, "total": r.total}
+    exp: dict[str, Any] = {}
+    if r.unclosed:
+        exp["extension"] = [
+            {"url": VALUESET_UNCLOSED, "valueBoolean": True},
+            *({"url": VALUESET_UNCLOSED + "-reason", "valueString": why} for why in r.unclosed),
+        ]
+    exp.update(identifier=identifier, timestamp=timestamp, total=r.total)
     if r.offset is not None:
         exp["offset"] = r.offset
     exp["parameter"] = [{"name": n, value_key(t): v} for n, t, v in r.parameters]

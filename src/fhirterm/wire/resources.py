@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import __version__
+from .. import __release_date__, __version__
 from ..index import CodeSystemIndex
 from ..model import Concept, Property
 from .render import value_key
@@ -121,6 +121,33 @@ OPERATIONS = (
     ("validate-code", "ValueSet", "http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code"),
     ("translate", "ConceptMap", "http://hl7.org/fhir/OperationDefinition/ConceptMap-translate"),
 )
+VERSIONS_OPERATION = (
+    "versions",
+    "http://hl7.org/fhir/OperationDefinition/CapabilityStatement-versions",
+)
+FEATURE = "http://hl7.org/fhir/uv/application-feature/StructureDefinition/feature"
+# The version of the HL7 terminology ecosystem tests (tx-ecosystem IG, tests/history.json)
+# this server is measured against.
+TX_TESTS_VERSION = "1.9.0"
+# $expand parameters this server honours (TerminologyCapabilities.expansion.parameter)
+EXPANSION_PARAMETERS = (
+    ("activeOnly", "only active concepts"),
+    ("check-system-version", "url|version pattern a code system version must match"),
+    ("count", "page size"),
+    ("default-valueset-version", "url|version of imported value sets stated without a version"),
+    ("designation", "designations to include: [system|]code, or urn:ietf:bcp:47|language"),
+    ("displayLanguage", "language(s) of the displays, as an Accept-Language list"),
+    ("excludeNested", "false: nest the expansion by the code systems' hierarchy"),
+    ("filter", "text filter: words in any order, word prefixes"),
+    ("force-system-version", "url|version used whatever the value set states"),
+    ("includeDefinition", "repeat the value set's compose"),
+    ("includeDesignations", "include the concepts' designations"),
+    ("offset", "page start"),
+    ("property", "concept properties to return"),
+    ("system-version", "url|version used where the value set states none"),
+    ("tx-resource", "CodeSystem, ValueSet or ConceptMap resources to use for this request"),
+    ("useSupplement", "code system supplements to apply"),
+)
 SEARCH_PARAMS = (
     ("url", "uri"),
     ("version", "token"),
@@ -129,6 +156,28 @@ SEARCH_PARAMS = (
     ("status", "token"),
     ("_id", "token"),
 )
+
+
+def _feature(definition: str, value: dict[str, Any]) -> dict[str, Any]:
+    """An application-feature extension: this server's value for one feature."""
+    return {
+        "url": FEATURE,
+        "extension": [
+            {"url": "definition", "valueCanonical": definition},
+            {"url": "value", **value},
+        ],
+    }
+
+
+def versions(supported: tuple[str, ...], default: str) -> dict[str, Any]:
+    """$versions: the FHIR versions served at this base and the one used by default."""
+    return {
+        "resourceType": "Parameters",
+        "parameter": [
+            *({"name": "version", "valueCode": v} for v in supported),
+            {"name": "default", "valueCode": default},
+        ],
+    }
 
 
 def capability_statement(
@@ -146,7 +195,19 @@ def capability_statement(
     return {
         "resourceType": "CapabilityStatement",
         "id": "fhirterm",
+        "extension": [
+            _feature(
+                "http://hl7.org/fhir/uv/tx-tests/FeatureDefinition/test-version",
+                {"valueCode": TX_TESTS_VERSION},
+            ),
+            # tx-resource accepts CodeSystem resources (as well as ValueSet and ConceptMap)
+            _feature(
+                "http://hl7.org/fhir/uv/tx-ecosystem/FeatureDefinition/CodeSystemAsParameter",
+                {"valueBoolean": True},
+            ),
+        ],
         "url": f"{base}/metadata",
+        "version": __version__,
         "name": "FhirtermCapabilityStatement",
         "title": "fhirterm terminology server",
         "status": "active",
@@ -154,7 +215,7 @@ def capability_statement(
         "publisher": "fhirterm",
         "kind": "instance",
         "instantiates": ["http://hl7.org/fhir/CapabilityStatement/terminology-server"],
-        "software": {"name": "fhirterm", "version": __version__},
+        "software": {"name": "fhirterm", "version": __version__, "releaseDate": __release_date__},
         "implementation": {"description": "fhirterm FHIR terminology server", "url": base},
         "fhirVersion": fhir_version,
         "format": ["application/fhir+json", "json"],
@@ -162,7 +223,10 @@ def capability_statement(
             {
                 "mode": "server",
                 "resource": resources_,
-                "operation": [{"name": n, "definition": d} for n, _, d in OPERATIONS],
+                "operation": [
+                    {"name": n, "definition": d}
+                    for n, d in (*((n, d) for n, _, d in OPERATIONS), VERSIONS_OPERATION)
+                ],
             }
         ],
     }
@@ -181,14 +245,23 @@ def terminology_capabilities(
         "resourceType": "TerminologyCapabilities",
         "id": "fhirterm",
         "url": f"{base}/metadata?mode=terminology",
+        "version": __version__,
         "name": "FhirtermTerminologyCapabilities",
+        "title": "fhirterm terminology capabilities",
         "status": "active",
         "date": date,
         "kind": "instance",
-        "software": {"name": "fhirterm", "version": __version__},
+        "software": {"name": "fhirterm", "version": __version__},  # no releaseDate here
         "implementation": {"description": "fhirterm FHIR terminology server", "url": base},
         "codeSearch": "explicit",
         "codeSystem": [{"uri": url, "version": vs} for url, vs in systems.items()],
+        "expansion": {
+            "hierarchical": True,
+            "paging": True,
+            "parameter": [{"name": n, "documentation": d} for n, d in EXPANSION_PARAMETERS],
+            "textFilter": "Words in any order; each word matches a word of the display or a "
+            "designation, or its start",
+        },
         "validateCode": {"translations": False},
         "translation": {"needsMap": True},
     }
