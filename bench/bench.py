@@ -606,10 +606,15 @@ def server_command(port: int, workers: int, extra: tuple[str, ...] = ()) -> list
     return [*head, "serve", "--host", HOST, "--port", str(port), "--workers", str(workers), *extra]
 
 
+# Server settings the command line sets for the measured server (e.g. the response cache).
+SERVER_SETTINGS: dict[str, str] = {}
+
+
 def server_env(cache_dir: Path) -> dict[str, str]:
     # Settings come from FHIRTERM_* variables: drop the caller's, so every run
     # serves the same content (the bundled release and ./codesystems).
     env = {k: v for k, v in os.environ.items() if not k.startswith("FHIRTERM_")}
+    env.update(SERVER_SETTINGS)
     env["FHIRTERM_BENCH_STATIC"] = "1"
     env["FHIRTERM_CACHE_DIR"] = str(cache_dir)
     env["PYTHONUNBUFFERED"] = "1"
@@ -1285,11 +1290,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ready-timeout", type=float, default=120.0, help="seconds to wait for /readyz")
     p.add_argument("--timeout", type=int, default=5, help="wrk socket/request timeout in seconds")
     p.add_argument(
+        "--response-cache",
+        type=int,
+        default=None,
+        help="FHIRTERM_RESPONSE_CACHE for the server (0 measures every request through Flask)",
+    )
+    p.add_argument(
         "--server-args",
         default="",
         help="extra arguments for 'fhirterm serve', for experiments (e.g. \"--backpressure 4\")",
     )
     a = p.parse_args(argv)
+    if a.response_cache is not None:
+        SERVER_SETTINGS["FHIRTERM_RESPONSE_CACHE"] = str(a.response_cache)
     if a.duration is None:
         a.duration = 2 if a.quick else 10
     if a.warmup is None:

@@ -87,3 +87,10 @@ def test_code_system_read_leaves_out_concepts(full_client: Any) -> None:
     assert "concept" not in r.json and r.json["count"] == 98_186
     assert r.json["meta"]["tag"][0]["code"] == "SUBSETTED"
     parse_r4(r.json)
+
+
+@pytest.mark.parametrize("typed", ["m99.44", "M9944", "M99.44 ", "m9944"])
+def test_suggestions_on_the_full_release(full_client: Any, typed: str) -> None:
+    r = full_client.get(f"{LOOKUP}&code={typed}")
+    assert r.status_code == 404
+    assert "did you mean 'M99.44'" in r.json["issue"][0]["details"]["text"]

@@ -52,3 +52,13 @@ def test_disabled_with_zero(small_app: Any) -> None:
     c.get(f"/fhir/CodeSystem/$lookup?system={ICD}&code=M99.44")
     c.get(f"/fhir/CodeSystem/$lookup?system={ICD}&code=M99.44")
     assert (cache.hits, cache.misses) == (0, 0)
+
+
+def test_bounded_by_bytes(small_app: Any) -> None:
+    cache = ResponseCache(small_app, max_entries=100, max_bytes=3000)
+    c = Client(cache)
+    for code in ("M99.4", "M99.43", "M99.44", "M99.74", "M99.9", "S06", "T07"):
+        c.get(f"/fhir/CodeSystem/$lookup?system={ICD}&code={code}")
+    assert 0 < cache._bytes <= 3000
+    assert cache._bytes == sum(len(e[2]) for e in cache._entries.values())
+    assert len(cache._entries) < 7

@@ -92,10 +92,22 @@ class CodeSystemIndex:
             self._text = TextIndex.build(self.concepts.values())
         return self._text
 
+    # Above this size, suggestions try the likely spellings of a code instead of
+    # holding a folded map of every code (~15 MB per worker for ICD-10-CM).
+    FOLD_MAP_LIMIT = 20_000
+
     def suggest(self, text: str) -> str | None:
         """A real code that ``text`` is a case, dot or space variant of, if any."""
-        real = self.folded().get(_fold(text))
-        return real if real != text else None
+        if len(self.concepts) <= self.FOLD_MAP_LIMIT:
+            real = self.folded().get(_fold(text))
+            return real if real != text else None
+        raw = text.replace(".", "").replace(" ", "")
+        for base in dict.fromkeys((raw, raw.upper(), raw.lower())):
+            # the code as written without dots, and with a dot after each position
+            for cand in (base, *(base[:i] + "." + base[i:] for i in range(1, len(base)))):
+                if cand != text and cand in self.concepts:
+                    return cand
+        return None
 
     # Hierarchy and display without decoding whole concepts: packed stores
     # (fhirterm.packed) answer these from dedicated columns.

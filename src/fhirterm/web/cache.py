@@ -28,12 +28,25 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 class ResponseCache:
-    """LRU of (status, headers, body) keyed by path, query and Accept headers."""
+    """LRU of (status, headers, body) keyed by path, query and Accept headers.
 
-    def __init__(self, app: WSGIApp, max_entries: int = 4096, max_body: int = 64 * 1024) -> None:
+    Bounded by entries, by body size and by the bytes of all bodies held.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        max_entries: int = 4096,
+        max_body: int = 64 * 1024,
+        max_bytes: int = 8 * 1024 * 1024,
+    ) -> None:
         self.app = app
         self.max_entries = max_entries
         self.max_body = max_body
+        self.max_bytes = (
+            max_bytes  # bodies held in all, so memory stays bounded whatever their size
+        )
+        self._bytes = 0
         self.hits = self.misses = 0
         self._entries: OrderedDict[tuple[str, ...], tuple[str, list[tuple[str, str]], bytes]] = (
             OrderedDict()
@@ -83,7 +96,11 @@ class ResponseCache:
         if status.startswith(STORED_STATUS) and len(body) <= self.max_body:
             with self._lock:
                 self.misses += 1
+                old = self._entries.pop(key, None)
+                if old is not None:
+                    self._bytes -= len(old[2])
                 self._entries[key] = (status, list(seen["headers"]), body)
-                while len(self._entries) > self.max_entries:
-                    self._entries.popitem(last=False)
+                self._bytes += len(body)
+                while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+                    self._bytes -= len(self._entries.popitem(last=False)[1][2])
         return [body]
