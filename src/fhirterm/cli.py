@@ -71,7 +71,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_access=False,
         respawn_failed_workers=True,
         workers_kill_timeout=args.graceful_timeout,
-        backpressure=args.backpressure,
+        # The app is CPU-bound under one GIL per worker: a few threads keep the
+        # worker busy while one waits on the network; hundreds (granian's WSGI
+        # default is backpressure/2 = 256) only add contention and memory.
+        blocking_threads=args.threads,
+        backpressure=args.backpressure or 4 * args.threads,
     ).serve()
     return 0
 
@@ -128,7 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         "--backpressure",
         type=int,
         default=None,
-        help="requests one worker handles at once (granian backpressure)",
+        help="requests one worker accepts at once (granian backpressure; default 4 x --threads)",
+    )
+    s.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("FHIRTERM_THREADS", "2")),
+        help="threads running the app in each worker (default 2; FHIRTERM_THREADS)",
     )
     s.add_argument(
         "--graceful-timeout",
