@@ -29,6 +29,8 @@ from .index import CodeSystemIndex
 from .model import Concept, Designation, Property
 from .search import TextIndex
 
+RECENT = 4096  # decoded concepts kept per process
+
 MAGIC = b"FTPACK05"
 
 
@@ -100,6 +102,7 @@ class PackedConcepts(MutableMapping[str, Concept]):
         self._toff, self._trees = tree_offsets, trees
         self._flags = flags
         self._extra: dict[str, Concept] = {}
+        self._recent: dict[str, Concept] = {}
 
     # Columns read without decoding the whole record: the hierarchy walks and
     # the displays of parents, children and siblings need only these.
@@ -126,20 +129,30 @@ class PackedConcepts(MutableMapping[str, Concept]):
         return t
 
     def __getitem__(self, code: str) -> Concept:
-        c = self._extra.get(code)
+        c = self._extra.get(code) or self._recent.get(code)
         if c is not None:
             return c
         i = self._pos[code]
-        return decode(code, self._blob[self._offsets[i] : self._offsets[i + 1]])
+        return self._remember(decode(code, self._blob[self._offsets[i] : self._offsets[i + 1]]))
 
     def get(self, code: str, default: Any = None) -> Any:
-        c = self._extra.get(code)
+        c = self._extra.get(code) or self._recent.get(code)
         if c is not None:
             return c
         i = self._pos.get(code)
         if i is None:
             return default
-        return decode(code, self._blob[self._offsets[i] : self._offsets[i + 1]])
+        return self._remember(decode(code, self._blob[self._offsets[i] : self._offsets[i + 1]]))
+
+    def _remember(self, c: Concept) -> Concept:
+        # Popular concepts (the short displays a text search ranks first, codes
+        # looked up often) are decoded once. Concepts are read-only after load,
+        # so sharing the object is safe; the memo is emptied when full, which
+        # bounds it without bookkeeping on every access.
+        if len(self._recent) >= RECENT:
+            self._recent.clear()
+        self._recent[c.code] = c
+        return c
 
     def __contains__(self, code: object) -> bool:
         return code in self._pos
