@@ -60,6 +60,7 @@ def test_bench_quick_writes_results(tmp_path: Path) -> None:
         "VC02",
         "VC03",
         "EX03",
+        "EX20",
         "SS01",
         "CM01",
     }
