@@ -1,0 +1,47 @@
+"""Markdown tables (one per test) from bench.py JSON results: python bench/report.py A.json [B.json ...].
+
+Each file is one run; its label is the file name (or LABEL=PATH). Used to
+publish the figures in docs/benchmark.md.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def load(arg: str) -> tuple[str, dict[str, Any]]:
+    label, _, path = arg.rpartition("=")
+    p = Path(path)
+    return label or p.stem, json.loads(p.read_text())
+
+
+def report(runs: list[tuple[str, dict[str, Any]]]) -> str:
+    out: list[str] = []
+    out.append("| run | warm ready s | cold ready s | PSS after load MB | PSS after bench MB |")
+    out.append("|---|---|---|---|---|")
+    for label, d in runs:
+        m = d.get("memory", {})
+        out.append(f"| {label} | {d.get('time_to_ready_warm_s')} | {d.get('time_to_ready_cold_s')} | "
+                   f"{m.get('after_load', {}).get('pss_mb')} | {m.get('after_bench', {}).get('pss_mb')} |")
+    names: list[str] = []
+    for _, d in runs:
+        names += [n for n in d["results"] if n not in names]
+    for name in names:
+        out += ["", f"### {name}", "",
+                "| run | conns | req/s | p50 ms | p95 ms | p99 ms | errors | vs static | server µs/req |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for label, d in runs:
+            for conns, r in d["results"].get(name, {}).items():
+                out.append(f"| {label} | {conns} | {r['requests_per_s']:.0f} | {r['p50_ms']:.3f} | {r['p95_ms']:.3f} "
+                           f"| {r['p99_ms']:.3f} | {r['errors']} | {r.get('ratio_to_static', 1.0):.2f} "
+                           f"| {r.get('server_cpu_us_per_request', 0):.0f} |")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    print(report([load(a) for a in sys.argv[1:]]), end="")
