@@ -31,7 +31,7 @@ from .search import TextIndex
 
 RECENT = 4096  # decoded concepts kept per process
 
-MAGIC = b"FTPACK05"
+MAGIC = b"FTPACK06"
 
 
 def _enc_prop(p: Property) -> tuple[Any, ...]:
@@ -42,13 +42,26 @@ def _dec_prop(t: tuple[Any, ...]) -> Property:
     return Property(t[0], t[1], t[2], t[3], tuple(_dec_prop(s) for s in t[4]) if t[4] else ())
 
 
-def encode(c: Concept) -> bytes:
+SHARED_MIN = 32  # a property value found this often is stored once, in the header
+
+
+def _shared_key(p: Property) -> Property | None:
+    try:
+        hash(p)
+    except TypeError:  # a Coding value (a dict) cannot be shared
+        return None
+    return p
+
+
+def encode(c: Concept, shared: dict[Property, int] | None = None) -> bytes:
+    """One record; properties found in ``shared`` are written as their index there."""
+    table = shared or {}
     return marshal.dumps(
         (
             c.display,
             c.definition,
             tuple((d.value, d.language, d.use, d.extensions) for d in c.designations),
-            tuple(_enc_prop(p) for p in c.properties),
+            tuple(table[p] if _shared_key(p) in table else _enc_prop(p) for p in c.properties),
             c.parents,
             c.children,
             c.abstract,
@@ -59,14 +72,16 @@ def encode(c: Concept) -> bytes:
     )
 
 
-def decode(code: str, raw: bytes | memoryview) -> Concept:
+def decode(code: str, raw: bytes | memoryview, shared: list[Property] | None = None) -> Concept:
     t = marshal.loads(raw)
     return Concept(
         code,
         t[0],
         t[1],
         tuple(Designation(*d) for d in t[2]),
-        tuple(_dec_prop(p) for p in t[3]),
+        tuple(
+            shared[p] if isinstance(p, int) and shared is not None else _dec_prop(p) for p in t[3]
+        ),
         t[4],
         t[5],
         t[6],
@@ -103,6 +118,7 @@ class PackedConcepts(MutableMapping[str, Concept]):
         self._flags = flags
         self._extra: dict[str, Concept] = {}
         self._recent: dict[str, Concept] = {}
+        self._shared: list[Property] = []  # property values records refer to by index
 
     # Columns read without decoding the whole record: the hierarchy walks and
     # the displays of parents, children and siblings need only these.
@@ -133,7 +149,9 @@ class PackedConcepts(MutableMapping[str, Concept]):
         if c is not None:
             return c
         i = self._pos[code]
-        return self._remember(decode(code, self._blob[self._offsets[i] : self._offsets[i + 1]]))
+        return self._remember(
+            decode(code, self._blob[self._offsets[i] : self._offsets[i + 1]], self._shared)
+        )
 
     def get(self, code: str, default: Any = None) -> Any:
         c = self._extra.get(code) or self._recent.get(code)
@@ -142,7 +160,9 @@ class PackedConcepts(MutableMapping[str, Concept]):
         i = self._pos.get(code)
         if i is None:
             return default
-        return self._remember(decode(code, self._blob[self._offsets[i] : self._offsets[i + 1]]))
+        return self._remember(
+            decode(code, self._blob[self._offsets[i] : self._offsets[i + 1]], self._shared)
+        )
 
     def _remember(self, c: Concept) -> Concept:
         # Popular concepts (the short displays a text search ranks first, codes
@@ -175,11 +195,21 @@ class PackedConcepts(MutableMapping[str, Concept]):
 def write(ix: CodeSystemIndex, path: Path) -> None:
     """Write ``ix`` (with its text index) in packed form to ``path``."""
     codes = list(ix.concepts)
+    # Values repeated across many concepts (billable, chapter and block with
+    # their titles, notSelectable) are stored once: a smaller file touches fewer
+    # pages, and decoding shares the objects.
+    counts: dict[Property, int] = {}
+    for code in codes:
+        for prop in ix.concepts[code].properties:
+            if _shared_key(prop) is not None:
+                counts[prop] = counts.get(prop, 0) + 1
+    shared_list = [p for p, n in counts.items() if n >= SHARED_MIN]
+    shared = {p: i for i, p in enumerate(shared_list)}
     offsets, doff, toff = array("Q", [0]), array("Q", [0]), array("Q", [0])
     records, displays, trees, flags = bytearray(), bytearray(), bytearray(), bytearray()
     for code in codes:
         c = ix.concepts[code]
-        records += encode(c)
+        records += encode(c, shared)
         offsets.append(len(records))
         displays += (c.display or "").encode()
         doff.append(len(displays))
@@ -214,6 +244,7 @@ def write(ix: CodeSystemIndex, path: Path) -> None:
         "vocab": text.vocab,
         "rank_codes": text.codes,
         "prefixes": list(text.prefixes),
+        "shared_properties": shared_list,
         "sizes": [len(s) for s in sections],
     }
     head = pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL)
@@ -248,6 +279,7 @@ def load(path: Path) -> CodeSystemIndex:
         parts[7],
         parts[8],
     )
+    concepts._shared = header["shared_properties"]
     post_off = parts[2].cast("Q")
     postings = parts[3].cast("i")
     n, m = len(header["vocab"]), len(header["prefixes"])
