@@ -27,11 +27,11 @@ from typing import Any
 
 from .index import CodeSystemIndex
 from .model import Concept, Designation, Property
-from .search import TextIndex
+from .search import Bits, TextIndex
 
 RECENT = 4096  # decoded concepts kept per process
 
-MAGIC = b"FTPACK06"
+MAGIC = b"FTPACK07"
 
 
 def _enc_prop(p: Property) -> tuple[Any, ...]:
@@ -225,6 +225,8 @@ def write(ix: CodeSystemIndex, path: Path) -> None:
         for p in lists:
             postings.extend(p)
             post_off.append(len(postings))
+    keys = sorted(text.bitmaps)
+    bitmaps = b"".join(bytes(text.bitmaps[k][0]) + bytes(text.bitmaps[k][1]) for k in keys)
     sections = [
         offsets.tobytes(),
         bytes(records),
@@ -235,6 +237,7 @@ def write(ix: CodeSystemIndex, path: Path) -> None:
         toff.tobytes(),
         bytes(trees),
         bytes(flags),
+        bitmaps,
     ]
     header = {
         "info": ix.info,
@@ -245,6 +248,7 @@ def write(ix: CodeSystemIndex, path: Path) -> None:
         "rank_codes": text.codes,
         "prefixes": list(text.prefixes),
         "shared_properties": shared_list,
+        "bitmap_keys": keys,
         "sizes": [len(s) for s in sections],
     }
     head = pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL)
@@ -253,6 +257,17 @@ def write(ix: CodeSystemIndex, path: Path) -> None:
         fh.write(MAGIC + struct.pack("<Q", len(head) + pad) + head + b"\0" * pad)
         for s in sections:
             fh.write(s)
+
+
+def _bitmaps(
+    keys: list[tuple[str, int]], raw: memoryview, nbytes: int
+) -> dict[tuple[str, int], tuple[Bits, Bits]]:
+    """key -> (all, display) bitmap views into the packed file."""
+    out: dict[tuple[str, int], tuple[Bits, Bits]] = {}
+    for i, k in enumerate(keys):
+        base = 2 * i * nbytes
+        out[(k[0], k[1])] = (raw[base : base + nbytes], raw[base + nbytes : base + 2 * nbytes])
+    return out
 
 
 def load(path: Path) -> CodeSystemIndex:
@@ -292,6 +307,7 @@ def load(path: Path) -> CodeSystemIndex:
         header["prefixes"],
         lists[2 * n : 2 * n + m],
         lists[2 * n + m :],
+        _bitmaps(header["bitmap_keys"], parts[9], (len(header["rank_codes"]) + 7) // 8),
     )
     ix = CodeSystemIndex(
         info=header["info"], concepts=concepts, roots=header["roots"], groupings=header["groupings"]

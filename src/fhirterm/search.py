@@ -17,7 +17,7 @@ import heapq
 import re
 from array import array
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .model import Concept
 
@@ -31,7 +31,19 @@ def words(text: str) -> list[str]:
 
 # A posting list: sorted ordinals, as an array or a zero-copy view of a packed file.
 Postings = Sequence[int]
-# Prefixes (3 characters or more) that match several words with this many
+# A bitmap of ordinals (bit o of byte o // 8), as bytes or a view of a packed file.
+Bits = bytes | memoryview
+BITMAP_MIN = 2000  # posting lists this long get a bitmap
+
+
+def to_bitmap(ordinals: Postings, size: int) -> bytes:
+    out = bytearray((size + 7) // 8)
+    for o in ordinals:
+        out[o >> 3] |= 1 << (o & 7)
+    return bytes(out)
+
+
+# Prefixes (and whole words) that match several words with this many
 # postings or more get their union precomputed, so a query never merges them.
 PREFIX_MIN_POSTINGS = 500
 
@@ -50,6 +62,9 @@ class TextIndex:
     prefixes: dict[str, int]  # short prefix -> position in the prefix lists
     prefix_postings: list[Postings]  # union of the postings of every word with the prefix
     prefix_display: list[Postings]  # the same for display words
+    # Bitmaps (one bit per ordinal) of the big posting lists, keyed like _word's
+    # key: intersecting two big lists is then one integer AND, not a set walk.
+    bitmaps: dict[tuple[str, int], tuple[Bits, Bits]] = field(default_factory=dict)
 
     @classmethod
     def from_parts(
@@ -61,8 +76,9 @@ class TextIndex:
         prefixes: list[str] | None = None,
         prefix_postings: Sequence[Postings] = (),
         prefix_display: Sequence[Postings] = (),
+        bitmaps: dict[tuple[str, int], tuple[Bits, Bits]] | None = None,
     ) -> TextIndex:
-        """Assemble an index; the prefix unions are computed when not given."""
+        """Assemble an index; prefix unions and bitmaps are computed when not given."""
         ix = cls(
             codes,
             vocab,
@@ -75,7 +91,7 @@ class TextIndex:
         if prefixes is None:
             prefixes = []
             sizes = [len(p) for p in ix.postings]
-            for cand in sorted({w[:n] for w in vocab for n in range(3, len(w))}):
+            for cand in sorted({w[:n] for w in vocab for n in range(1, len(w) + 1)}):
                 lo, hi = ix._range(cand)
                 if hi - lo > 1 and sum(sizes[lo:hi]) >= PREFIX_MIN_POSTINGS:
                     prefixes.append(cand)
@@ -84,6 +100,17 @@ class TextIndex:
                         array("i", sorted(ix._union(ix.display_postings, lo, hi)))
                     )
         ix.prefixes = {p: i for i, p in enumerate(prefixes)}
+        if bitmaps is None:
+            n = len(codes)
+            for kind, alls, disps in (
+                ("v", ix.postings, ix.display_postings),
+                ("p", ix.prefix_postings, ix.prefix_display),
+            ):
+                for i, (a, d) in enumerate(zip(alls, disps, strict=True)):
+                    if len(a) >= BITMAP_MIN:
+                        ix.bitmaps[(kind, i)] = (to_bitmap(a, n), to_bitmap(d, n))
+        else:
+            ix.bitmaps = bitmaps
         return ix
 
     @classmethod
@@ -121,22 +148,24 @@ class TextIndex:
             out.update(p)
         return out
 
-    def _word(self, w: str) -> tuple[Postings, Postings]:
-        """Sorted (all, display) ordinals of the concepts having a word starting with ``w``."""
+    def _word(self, w: str) -> tuple[Postings, Postings, tuple[Bits, Bits] | None]:
+        """Sorted (all, display) ordinals of the concepts having a word starting with ``w``,
+        with their bitmaps when the lists are big."""
         lo, hi = self._range(w)
         if hi - lo == 1:
-            return self.postings[lo], self.display_postings[lo]
+            return self.postings[lo], self.display_postings[lo], self.bitmaps.get(("v", lo))
         i = self.prefixes.get(w)
         if i is not None:
-            return self.prefix_postings[i], self.prefix_display[i]
+            return self.prefix_postings[i], self.prefix_display[i], self.bitmaps.get(("p", i))
         if hi == lo:
-            return (), ()
+            return (), (), None
         return (
             array("i", sorted(self._union(self.postings, lo, hi))),
             array("i", sorted(self._union(self.display_postings, lo, hi))),
+            None,
         )
 
-    def search(self, text: str) -> Matches | None:
+    def search(self, text: str) -> Matches | BitMatches | None:
         """Concepts matching every word of ``text`` as a word prefix.
 
         None when ``text`` has no words (no filtering).
@@ -147,18 +176,69 @@ class TextIndex:
         lists = sorted((self._word(w) for w in qwords), key=lambda x: len(x[0]))
         if len(lists) == 1:
             return Matches(self.codes, lists[0][0], lists[0][1])
-        if len(lists[0][0]) * 16 < len(lists[1][0]):
-            # few candidates: check them against the other (sorted) lists
-            cands = [o for o in lists[0][0] if all(_has(a, o) for a, _ in lists[1:])]
-            display = [o for o in cands if all(_has(d, o) for _, d in lists)]
-            return Matches(self.codes, cands, display)
-        cset = set(lists[0][0])
-        for all_, _ in lists[1:]:
-            cset.intersection_update(all_)
-        dset = cset.intersection(lists[0][1])
-        for _, d in lists[1:]:
-            dset.intersection_update(d)
-        return Matches(self.codes, cset, dset)
+        if all(bm is not None for _, _, bm in lists):
+            # every word is common: AND their bitmaps as integers
+            a_bits = d_bits = -1
+            for _, _, bm in lists:
+                assert bm is not None
+                a_bits &= int.from_bytes(bm[0], "little")
+                d_bits &= int.from_bytes(bm[1], "little")
+            return BitMatches(self.codes, a_bits, d_bits)
+        # Start from the rarest word; test the others by bitmap (common words)
+        # or by binary search in their sorted lists.
+        cands = list(lists[0][0])
+        for all_, _, bm in lists[1:]:
+            if bm is not None:
+                bits = bm[0]
+                cands = [o for o in cands if bits[o >> 3] >> (o & 7) & 1]
+            elif len(cands) * 16 < len(all_):
+                cands = [o for o in cands if _has(all_, o)]
+            else:
+                keep = set(cands).intersection(all_)
+                cands = [o for o in cands if o in keep]
+        display = cands
+        for _, disp, bm in lists:
+            if bm is not None:
+                bits = bm[1]
+                display = [o for o in display if bits[o >> 3] >> (o & 7) & 1]
+            else:
+                display = [o for o in display if _has(disp, o)]
+        return Matches(self.codes, cands, display)
+
+
+_NONZERO = re.compile(rb"[^\x00]")
+
+
+@dataclass(slots=True)
+class BitMatches:
+    """Search results as bitmaps (integers): ``all`` and ``display`` (a subset)."""
+
+    codes: list[str]
+    all: int
+    display: int
+
+    def __len__(self) -> int:
+        return self.all.bit_count()
+
+    def _lowest(self, bits: int, n: int) -> list[int]:
+        out: list[int] = []
+        raw = bits.to_bytes((len(self.codes) + 7) // 8, "little")
+        for m in _NONZERO.finditer(raw):
+            byte, base = raw[m.start()], m.start() * 8
+            for b in range(8):
+                if byte >> b & 1:
+                    out.append(base + b)
+            if len(out) >= n:
+                break
+        return out[:n]
+
+    def top(self, n: int | None = None) -> list[str]:
+        """The first ``n`` codes best first (all when None)."""
+        limit = len(self) if n is None else n
+        first = self._lowest(self.display, limit)
+        if len(first) < limit:
+            first += self._lowest(self.all & ~self.display, limit - len(first))
+        return [self.codes[o] for o in first]
 
 
 @dataclass(slots=True)
