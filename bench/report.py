@@ -24,20 +24,28 @@ def report(runs: list[tuple[str, dict[str, Any]]]) -> str:
     out.append("|---|---|---|---|---|")
     for label, d in runs:
         m = d.get("memory", {})
-        out.append(f"| {label} | {d.get('time_to_ready_warm_s')} | {d.get('time_to_ready_cold_s')} | "
-                   f"{m.get('after_load', {}).get('pss_mb')} | {m.get('after_bench', {}).get('pss_mb')} |")
+        out.append(
+            f"| {label} | {d.get('time_to_ready_warm_s')} | {d.get('time_to_ready_cold_s')} | "
+            f"{m.get('after_load', {}).get('pss_mb')} | {m.get('after_bench', {}).get('pss_mb')} |"
+        )
     names: list[str] = []
     for _, d in runs:
         names += [n for n in d["results"] if n not in names]
     for name in names:
-        out += ["", f"### {name}", "",
-                "| run | conns | req/s | p50 ms | p95 ms | p99 ms | errors | vs static | server µs/req |",
-                "|---|---|---|---|---|---|---|---|---|"]
+        out += [
+            "",
+            f"### {name}",
+            "",
+            "| run | conns | req/s | p50 ms | p95 ms | p99 ms | errors | vs static | server µs/req |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for label, d in runs:
             for conns, r in d["results"].get(name, {}).items():
-                out.append(f"| {label} | {conns} | {r['requests_per_s']:.0f} | {r['p50_ms']:.3f} | {r['p95_ms']:.3f} "
-                           f"| {r['p99_ms']:.3f} | {r['errors']} | {r.get('ratio_to_static', 1.0):.2f} "
-                           f"| {r.get('server_cpu_us_per_request', 0):.0f} |")
+                out.append(
+                    f"| {label} | {conns} | {r['requests_per_s']:.0f} | {r['p50_ms']:.3f} | {r['p95_ms']:.3f} "
+                    f"| {r['p99_ms']:.3f} | {r['errors']} | {r.get('ratio_to_static', 1.0):.2f} "
+                    f"| {r.get('server_cpu_us_per_request', 0):.0f} |"
+                )
     return "\n".join(out) + "\n"
 
 

@@ -394,7 +394,9 @@ def test_wrong_display_offers_displays_not_other_designations(client: Any) -> No
     assert p["result"] == [True] and not issues(p)
 
 
-def test_lookup_inactive_property_when_asked(client: Any) -> None:
+def test_lookup_inactive_property_of_fhir_code_systems(client: Any) -> None:
+    # a FHIR CodeSystem states each concept's status: $lookup always says it (as the
+    # tx-ecosystem lookups expect, property parameter or not)
     def props(*extra: dict[str, Any]) -> list[str]:
         r = post(
             client,
@@ -406,7 +408,7 @@ def test_lookup_inactive_property_when_asked(client: Any) -> None:
         )
         return [p["part"][0]["valueCode"] for p in r.json["parameter"] if p["name"] == "property"]
 
-    assert "inactive" not in props()
+    assert "inactive" in props()
     assert "inactive" in props({"name": "property", "valueCode": "*"})
     assert "inactive" in props({"name": "property", "valueCode": "inactive"})
 
@@ -507,3 +509,144 @@ def test_display_languages(
         ).json
     )
     assert p["result"] == [result]
+
+
+SUPP = "http://t/cs/supp"
+
+
+def supplement() -> dict[str, Any]:
+    return {
+        "resourceType": "CodeSystem",
+        "id": "supp",
+        "url": SUPP,
+        "version": "0.1",
+        "status": "active",
+        "content": "supplement",
+        "supplements": CS,
+        "concept": [{"code": "a", "designation": [{"language": "nl", "value": "A in het NL"}]}],
+    }
+
+
+def test_use_supplement_designation_counts_as_display(client: Any) -> None:
+    body = (tx(cs("1.0.0", "A")), tx(supplement()), tx(valueset()), {"name": "url", "valueUri": VS})
+    wrong = post(client, "/fhir/ValueSet/$validate-code", *body, coding(display="A in het NL"))
+    assert params(wrong.json)["result"] == [False]
+    use = {"name": "useSupplement", "valueCanonical": SUPP}
+    for op in ("ValueSet", "CodeSystem"):
+        extra = body[2:] if op == "ValueSet" else ()
+        r = post(
+            client,
+            f"/fhir/{op}/$validate-code",
+            *body[:2],
+            *extra,
+            coding(display="A in het NL"),
+            use,
+        )
+        p = params(r.json)
+        assert p["result"] == [True] and not issues(p), op
+
+
+def test_missing_supplement_is_not_found(client: Any) -> None:
+    use = {"name": "useSupplement", "valueCanonical": SUPP + "-x"}
+    body = (tx(cs("1.0.0", "A")), tx(valueset()), {"name": "url", "valueUri": VS})
+    r = post(client, "/fhir/ValueSet/$validate-code", *body, coding(), use)
+    assert r.status_code == 404
+    assert r.json["issue"][0]["code"] == "not-found"
+    assert "Required supplement not found" in r.json["issue"][0]["details"]["text"]
+    r = post(
+        client,
+        "/fhir/CodeSystem/$lookup",
+        tx(cs("1.0.0", "A")),
+        {"name": "system", "valueUri": CS},
+        {"name": "code", "valueCode": "a"},
+        use,
+    )
+    assert r.status_code == 404
+
+
+def test_lookup_with_supplement_names_its_source(client: Any) -> None:
+    r = post(
+        client,
+        "/fhir/CodeSystem/$lookup",
+        tx(cs("1.0.0", "A")),
+        tx(supplement()),
+        {"name": "system", "valueUri": CS},
+        {"name": "code", "valueCode": "a"},
+        {"name": "useSupplement", "valueCanonical": SUPP},
+    )
+    out = r.json["parameter"]
+    assert {"name": "used-supplement", "valueCanonical": f"{SUPP}|0.1"} in out
+    assert {"name": "code", "valueCode": "a"} in out and {"name": "system", "valueUri": CS} in out
+    nl = [p["part"] for p in out if p["name"] == "designation"]
+    assert [
+        {"name": "language", "valueCode": "nl"},
+        {"name": "source", "valueCanonical": f"{SUPP}|0.1"},
+        {"name": "value", "valueString": "A in het NL"},
+    ] in nl
+
+
+def test_supplement_as_coding_system_is_invalid_not_an_error(client: Any) -> None:
+    r = post(
+        client,
+        "/fhir/CodeSystem/$validate-code",
+        tx(cs("1.0.0", "A")),
+        tx(supplement()),
+        {"name": "coding", "valueCoding": {"system": SUPP, "code": "a"}},
+    )
+    p = params(r.json)
+    assert r.status_code == 200 and p["result"] == [False]
+    assert issues(p)[0]["details"]["coding"][0]["code"] == "invalid-data"
+    assert issues(p)[0]["expression"] == ["Coding.system"]
+
+
+def test_supplement_does_not_copy_the_code_system() -> None:
+    from fhirterm.index import CodeSystemIndex
+    from fhirterm.model import CodeSystemInfo, Concept, Designation
+    from fhirterm.operations.supplements import Supplemented, _merge
+
+    class NoIteration(dict):  # type: ignore[type-arg]
+        def __iter__(self) -> Any:
+            raise AssertionError("the base concepts were iterated")
+
+        def values(self) -> Any:
+            raise AssertionError("the base concepts were iterated")
+
+        def items(self) -> Any:
+            raise AssertionError("the base concepts were iterated")
+
+    base = CodeSystemIndex(
+        info=CodeSystemInfo(url=CS, version="1", id="v"),
+        concepts=NoIteration(a=Concept(code="a", display="A"), b=Concept(code="b", display="B")),
+    )
+    supp = CodeSystemIndex(
+        info=CodeSystemInfo(url=SUPP, version="0.1", id="s", content="supplement"),
+        concepts={"a": Concept(code="a", designations=(Designation("x", "nl"),))},
+    )
+    merged = _merge(base, supp)
+    assert isinstance(merged.concepts, Supplemented)
+    assert merged.concepts["b"] is base.concepts["b"]
+    assert [d.value for d in merged.concepts["a"].designations] == ["x"]
+    assert base.concepts["a"].designations == ()
+
+
+def two_versions() -> dict[str, Any]:
+    vs = valueset()
+    vs["compose"]["include"] = [
+        {"system": CS, "version": "1.0.0"},
+        {"system": CS, "version": "1.2.0"},
+    ]
+    return vs
+
+
+def test_coding_version_picks_that_include(client: Any) -> None:
+    p = params(run(client, "ValueSet/$validate-code", two_versions(), coding(version="1.0.0")).json)
+    assert p["result"] == [True] and p["version"] == ["1.0.0"] and not issues(p)
+
+
+def test_display_picks_the_version_it_belongs_to(client: Any) -> None:
+    p = params(
+        run(client, "ValueSet/$validate-code", two_versions(), coding(display="A 1.0.0")).json
+    )
+    assert p["result"] == [True] and p["version"] == ["1.0.0"] and p["display"] == ["A 1.0.0"]
+    p = params(run(client, "ValueSet/$validate-code", two_versions(), coding(display="nope")).json)
+    assert p["result"] == [False] and p["version"] == ["1.2.0"]

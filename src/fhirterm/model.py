@@ -37,13 +37,15 @@ class Designation(NamedTuple):
     """An alternative representation of a concept (CodeSystem.concept.designation).
 
     ``use`` is a Coding as a dict (system/code/display) or None; ``extensions`` are the
-    designation's FHIR extensions as stated (e.g. a SNOMED CT description id).
+    designation's FHIR extensions as stated (e.g. a SNOMED CT description id); ``source``
+    the canonical (url|version) of the supplement it came from, None for the code system's own.
     """
 
     value: str
     language: str | None = None
     use: dict[str, str] | None = None
     extensions: tuple[dict[str, Any], ...] = ()
+    source: str | None = None
 
 
 @dataclass(slots=True)

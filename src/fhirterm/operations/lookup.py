@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ..errors import CodeNotFound, InvalidRequest
 from ..index import CodeSystemIndex
-from ..model import Concept, Property
+from ..model import Concept, Designation, Property
 from ..registry import Registry
+from . import supplements
 from .translate import related
 from .types import LookupRequest, LookupResult
 
@@ -91,6 +92,10 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
         cc.code if cc else None,
         cc.version if cc else None,
     )
+    used: tuple[str, ...] = ()
+    if req.use_supplements:
+        registry, applied = supplements.apply(registry, list(req.use_supplements))
+        used = tuple(supplements.canonical_of(s) for s in applied)
     cs = registry.code_system(system, version)
     concept = cs.get(code)
     if concept is None:
@@ -119,8 +124,9 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
         props.extend(
             Property("child", "code", k, description=_display(cs, k)) for k in concept.children
         )
-    # without a property parameter only an inactive concept says so; asked for, always
-    if want("inactive") and (bool(wanted) or concept.inactive):
+    # the status of every concept of a code system with a notion of status (FHIR JSON
+    # content); else only an inactive concept says so, unless asked for by name
+    if want("inactive") and (bool(wanted) or concept.inactive or _has_status(cs)):
         props.append(Property("inactive", "boolean", concept.inactive))
     # order, label and weight (from concept extensions) say how to present an expansion:
     # returned when asked for by name
@@ -155,9 +161,32 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
         display=concept.display,
         definition=concept.definition if want("definition") else None,
         abstract=concept.abstract,
-        designations=concept.designations if want("designation") else (),
+        designations=_designations(cs, concept) if want("designation") else (),
         properties=props,
+        used_supplements=used,
     )
+
+
+PREFERRED_FOR_LANGUAGE = {
+    "system": "http://terminology.hl7.org/CodeSystem/hl7TermMaintInfra",
+    "code": "preferredForLanguage",
+}
+
+
+def _designations(cs: CodeSystemIndex, concept: Concept) -> tuple[Designation, ...]:
+    """The concept's designations; in a code system that states its language, the display
+    first as the preferred designation for that language (as an expansion lists it)."""
+    lang = cs.info.extra.get("language")
+    if not isinstance(lang, str) or not concept.display:
+        return concept.designations
+    if any(d.value == concept.display and d.language == lang for d in concept.designations):
+        return concept.designations
+    return (Designation(concept.display, lang, PREFERRED_FOR_LANGUAGE), *concept.designations)
+
+
+def _has_status(cs: CodeSystemIndex) -> bool:
+    """Does the code system say, for each concept, whether it is active (FHIR JSON content)?"""
+    return cs.info.extra.get("resourceType") == "CodeSystem"
 
 
 def _display(cs: CodeSystemIndex, code: str) -> str | None:

@@ -52,6 +52,9 @@ INFER_MULTIPLE = (
     "value set expansion has multiple matches: [{systems}]"
 )
 RELATIVE_SYSTEM = "Coding.system must be an absolute reference, not a local reference"
+SUPPLEMENT_AS_SYSTEM = (
+    "CodeSystem {name} is a supplement, so can't be used as a value in Coding.system"
+)
 SYSTEM_IS_VS = "The Coding references a value set, not a code system ('{url}')"
 ABSTRACT = "Code '{system}#{code}' is abstract, and not allowed in this context"
 NOT_ACTIVE = "The concept '{code}' is valid but is not active"
@@ -68,6 +71,10 @@ DEPRECATED_IN_VS = (
 )
 STATUS_REF = "Reference to {status} {type} {url}"
 WRONG_DISPLAY = "Wrong Display Name '{display}' for {target}."
+INACTIVE_DISPLAY = (
+    "'{display}' is no longer considered a correct display for code '{code}' "
+    "(status = {status}). The correct display is one of {valid}."
+)
 WRONG_DISPLAY_WS = "Wrong whitespace in Display Name '{display}' for {target}."
 VALID_ONE = " Valid display is {present} (for the language(s) '{langs}')"
 VALID_MANY = " Valid display is one of {n} choices: {present} (for the language(s) '{langs}')"

@@ -9,12 +9,13 @@ touches are copied.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import replace
 from typing import Any
 
 from ..errors import NotFound
 from ..index import CodeSystemIndex
+from ..model import Concept
 from ..registry import Registry
 
 VALUESET_SUPPLEMENT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
@@ -63,15 +64,62 @@ def apply(registry: Registry, canonicals: list[str]) -> tuple[Registry, list[Cod
     return registry.overlay(list(merged.values()), []), used
 
 
+def canonical_of(cs: CodeSystemIndex) -> str:
+    """url|version of a code system (a supplement), or url when it has no version."""
+    return f"{cs.info.url}|{cs.info.version}" if cs.info.version else cs.info.url
+
+
+class Supplemented(MutableMapping[str, Concept]):
+    """The concepts of a code system with the few a supplement touches replaced.
+
+    The base mapping (a dict, or a packed store) is neither copied nor iterated: only the
+    supplement's concepts are, so supplementing a large code system costs what the
+    supplement is. Anything else asked of it (the packed store's columns: display,
+    hierarchy) is the base's, which a supplement does not change.
+    """
+
+    __slots__ = ("_base", "_changed")
+
+    def __init__(self, base: MutableMapping[str, Concept], changed: dict[str, Concept]) -> None:
+        self._base = base
+        self._changed = changed
+
+    def __getitem__(self, code: str) -> Concept:
+        c = self._changed.get(code)
+        return c if c is not None else self._base[code]
+
+    def __setitem__(self, code: str, concept: Concept) -> None:
+        self._changed[code] = concept
+
+    def __delitem__(self, code: str) -> None:
+        raise TypeError("the concepts of a supplemented code system are read-only")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._base)
+
+    def __len__(self) -> int:
+        return len(self._base)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._base
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+
 def _merge(base: CodeSystemIndex, supp: CodeSystemIndex) -> CodeSystemIndex:
-    concepts = dict(base.concepts)
+    changed: dict[str, Concept] = {}
+    source = canonical_of(supp)
     for code, sc in supp.concepts.items():
-        c = concepts.get(code)
+        c = base.concepts.get(code)
         if c is None:
             continue
-        concepts[code] = replace(
+        changed[code] = replace(
             c,
-            designations=(*c.designations, *sc.designations),
+            designations=(
+                *c.designations,
+                *(d._replace(source=d.source or source) for d in sc.designations),
+            ),
             properties=(*c.properties, *sc.properties),
             extensions=(*c.extensions, *sc.extensions),
         )
@@ -83,4 +131,19 @@ def _merge(base: CodeSystemIndex, supp: CodeSystemIndex) -> CodeSystemIndex:
             *(d for d in supp.info.property_defs if d.code not in known),
         ),
     )
-    return CodeSystemIndex(info=info, concepts=concepts, roots=base.roots, groupings=base.groupings)
+    concepts = (
+        Supplemented(base.concepts._base, {**base.concepts._changed, **changed})
+        if isinstance(base.concepts, Supplemented)
+        else Supplemented(base.concepts, changed)
+    )
+    # codes are the base's, so are its folded codes; its text index holds unless the
+    # supplement adds designations (they are searchable words): then it is rebuilt on use
+    adds_words = any(sc.designations for sc in supp.concepts.values())
+    return CodeSystemIndex(
+        info=info,
+        concepts=concepts,
+        roots=base.roots,
+        groupings=base.groupings,
+        _folded=base._folded,
+        _text=None if adds_words else base._text,
+    )

@@ -33,6 +33,7 @@ class LookupRequest:
     coding: Coding | None = None
     properties: tuple[str, ...] = ()
     display_language: str | None = None
+    use_supplements: tuple[str, ...] = ()  # useSupplement: supplements to apply (canonicals)
 
 
 @dataclass(slots=True)
@@ -46,6 +47,7 @@ class LookupResult:
     abstract: bool
     designations: tuple[Designation, ...]
     properties: list[Property]
+    used_supplements: tuple[str, ...] = ()  # canonicals (url|version) of those applied
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class ValidateCodeRequest:
     active_only: bool = False
     rules: VersionRules = field(default_factory=VersionRules)
     languages: tuple[str, ...] = ()
+    use_supplements: tuple[str, ...] = ()  # useSupplement: supplements to apply (canonicals)
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from ..errors import InvalidRequest
 from ..model import Coding
 from ..registry import Registry
 from . import messages as M
+from .supplements import canonical_of
 from .types import Issue, ValidateCodeRequest, ValidateCodeResult
 from .vs_validate import (
     VSValidateRequest,
@@ -93,11 +94,22 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
             )
         return res
     if cs.info.content == "supplement":
-        name = f"{cs.info.url}|{cs.info.version}" if cs.info.version else cs.info.url
-        raise InvalidRequest(
-            f"CodeSystem {name} is a supplement, so can't be used as a value in Coding.system",
-            expression=system_path,
+        # a supplement is not a code system a code can be from: the code is not valid
+        res = _failed(
+            first,
+            mode,
+            codings,
+            Issue(
+                "error",
+                "invalid",
+                M.SUPPLEMENT_AS_SYSTEM.format(name=canonical_of(cs)),
+                "invalid-data",
+                system_path,
+                "CODESYSTEM_CS_NO_SUPPLEMENT",
+            ),
         )
+        res.unknown_systems, res.unknown_is_cause = [cs.info.url], True
+        return res
     vreq = VSValidateRequest(
         display=req.display,
         display_language=req.display_language,
@@ -106,6 +118,7 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
         active_only=req.active_only,
         rules=req.rules,
         languages=req.languages,
+        use_supplements=req.use_supplements,
     )
     if mode == "codeableConcept":
         vreq = replace(vreq, codeable_concept=codings)

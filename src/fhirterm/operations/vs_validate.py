@@ -25,9 +25,10 @@ from ..errors import (
     TerminologyError,
 )
 from ..index import CodeSystemIndex
-from ..model import Coding, Concept
+from ..model import Coding, Concept, Designation
 from ..registry import Registry, _version_key
 from . import messages as M
+from . import supplements
 from .types import Issue, ValidateCodeResult
 from .valueset import compile_filter, implicit
 from .versions import VersionRules, more_detailed, present_versions
@@ -57,6 +58,7 @@ class VSValidateRequest:
     text: str | None = None  # CodeableConcept.text, echoed
     # url -> version for value set references stated without a version (default-valueset-version)
     vs_defaults: dict[str, str] = field(default_factory=dict)
+    use_supplements: tuple[str, ...] = ()  # useSupplement: supplements to apply (canonicals)
 
 
 class PrepareError(Exception):
@@ -106,6 +108,9 @@ class Display:
     # a display proper (the concept's display, or a designation whose use is a display):
     # any designation matches a given display, but only these are offered as the valid ones
     is_display: bool = True
+    # a designation no longer to be used (standards-status deprecated or withdrawn): it
+    # matches with a warning, and is not offered
+    status: str | None = None
 
 
 # designation uses that make a designation a display
@@ -160,9 +165,15 @@ def _lang_ok(lang: str | None, wanted: tuple[str, ...]) -> bool:
 class Displays:
     items: list[Display] = field(default_factory=list)
 
-    def add(self, value: str | None, language: str | None, is_display: bool = True) -> None:
+    def add(
+        self,
+        value: str | None,
+        language: str | None,
+        is_display: bool = True,
+        status: str | None = None,
+    ) -> None:
         if value and not any(d.value == value and d.language == language for d in self.items):
-            self.items.append(Display(value, language, is_display))
+            self.items.append(Display(value, language, is_display, status))
 
     def valid(self, langs: tuple[str, ...]) -> list[Display]:
         return [d for d in self.items if _lang_ok(d.language, langs)]
@@ -550,8 +561,12 @@ class Checker:
         infer: bool,
         found: Found,
         out: Outcome,
+        display: str | None = None,
     ) -> bool | None:
-        """True (in the value set), False (not), None (cannot tell: an unknown code system)."""
+        """True (in the value set), False (not), None (cannot tell: an unknown code system).
+
+        ``display`` (the coding's) chooses between versions of the system that both have
+        the code."""
         if not system and not infer:
             text = M.NO_SYSTEM
             out.msg(text)
@@ -584,9 +599,19 @@ class Checker:
         result: bool | None = False
         first_miss: Outcome | None = None  # what the first include of the system said
         outer = out
-        for inc in self._includes():
+        incs = self._includes_for(system, version)
+        # several versions of the system in the value set, and a display to check: the code
+        # is the version's whose display it is (else the first version that has the code)
+        several = (
+            display is not None
+            and sum(1 for i in incs if i.get("system") == system and i.get("version")) > 1
+        )
+        fallback: tuple[Outcome, Found] | None = None
+        miss_found: Found | None = None
+        for inc in incs:
             inc_system = inc.get("system")
             out = outer
+            f = Found(implied_system=found.implied_system) if several else found
             if not inc_system:
                 result = True
             elif inc_system == system:
@@ -603,27 +628,45 @@ class Checker:
                     outer.merge(out)
                     return None
                 self.status_check(cs, out)
-                found.version = cs.info.version or ""
-                found.content = cs.info.content
-                found.cs = cs
-                result = self.check_concept_set(path, cs, inc, code, abstract_ok, found, out)
+                f.version = cs.info.version or ""
+                f.content = cs.info.content
+                f.cs = cs
+                result = self.check_concept_set(path, cs, inc, code, abstract_ok, f, out)
             else:
                 result = False
             for ref in inc.get("valueSet", []) or []:
                 if result is True:
                     result = self.others[ref].check(
-                        path, system, version, code, abstract_ok, infer, found, out
+                        path, system, version, code, abstract_ok, infer, f, out
                     )
             if out is not outer:
+                if (
+                    result is True
+                    and several
+                    and inc_system == system
+                    and not _has_display(f.displays, display or "")
+                ):
+                    if fallback is None:
+                        fallback = (out, f)
+                    result = False
+                    continue
                 if result is True:
                     outer.merge(out)
                 elif first_miss is None:
-                    first_miss = out
+                    first_miss, miss_found = out, f
             if result is True:
+                if f is not found:
+                    _copy_found(f, found)
                 break
         out = outer
-        if result is not True and first_miss is not None:
+        if result is not True and fallback is not None:
+            result = True
+            out.merge(fallback[0])
+            _copy_found(fallback[1], found)
+        elif result is not True and first_miss is not None:
             out.merge(first_miss)
+            if miss_found is not None and miss_found is not found:
+                _copy_found(miss_found, found)
         if result is True:
             for ex in self.compose.get("exclude", []) or []:
                 excluded = True
@@ -643,6 +686,23 @@ class Checker:
                 if excluded:
                     return False
         return result
+
+    def _includes_for(self, system: str, version: str) -> list[dict[str, Any]]:
+        """The includes to try for a coding of ``system``: with a version in the coding,
+        only the include(s) of that version of the system when the value set has one."""
+        incs = self._includes()
+        if not version:
+            return incs
+        pinned = [
+            i
+            for i in incs
+            if i.get("system") == system
+            and i.get("version")
+            and (i["version"] == version or more_detailed(str(i["version"]), version))
+        ]
+        if not pinned:
+            return incs
+        return [i for i in incs if i.get("system") != system or not i.get("version") or i in pinned]
 
     def _includes(self) -> list[dict[str, Any]]:
         """The includes in compose order, except that includes of several versions of one
@@ -772,6 +832,15 @@ class Checker:
         return True
 
 
+def _has_display(ds: Displays, display: str) -> bool:
+    return any(d.value.casefold() == display.casefold() for d in ds.items)
+
+
+def _copy_found(src: Found, dst: Found) -> None:
+    for name in Found.__slots__:
+        setattr(dst, name, getattr(src, name))
+
+
 def list_displays(displays: Displays, cs: CodeSystemIndex, c: Concept) -> None:
     lang = cs_language(cs)
     displays.add(c.display, lang)
@@ -781,7 +850,16 @@ def list_displays(displays: Displays, cs: CodeSystemIndex, c: Concept) -> None:
             d.value,
             d.language or lang,
             not use or (use.get("system"), use.get("code")) in DISPLAY_USES,
+            _designation_status(d),
         )
+
+
+def _designation_status(d: Designation) -> str | None:
+    """ "deprecated" for a designation whose standards-status says it is no longer to be used."""
+    for e in d.extensions:
+        if e.get("url") == STANDARDS_STATUS and e.get("valueCode") in ("deprecated", "withdrawn"):
+            return "deprecated"
+    return None
 
 
 def unknown_code_text(cs: CodeSystemIndex, code: str) -> tuple[str, str]:
@@ -835,7 +913,15 @@ def validate_codings(
         path = f"{issue_path}.coding[{i}]" if mode == "codeableConcept" else issue_path
         found = Found()
         v = checker.check(
-            path, c.system or "", c.version or "", c.code or "", abstract_ok, infer, found, out
+            path,
+            c.system or "",
+            c.version or "",
+            c.code or "",
+            abstract_ok,
+            infer,
+            found,
+            out,
+            display=c.display,
         )
         if found.inactive or found.status:
             inactive = found
@@ -1017,7 +1103,7 @@ def validate_codings(
                     "business-rule",
                     m,
                     "code-comment",
-                    issue_path or None,
+                    _path(f.inactive_path, "code"),
                     "DEPRECATED_CONCEPT_FOUND",
                 )
             )
@@ -1039,7 +1125,26 @@ def check_display(
     langs = checker.langs
     display = c.display or ""
     valid = ds.valid(langs)
-    if any(d.value.casefold() == display.casefold() for d in valid):
+    matched = [d for d in valid if d.value.casefold() == display.casefold()]
+    if matched:
+        if all(d.status for d in matched):
+            current = sorted({d.value for d in valid if not d.status})
+            m = M.INACTIVE_DISPLAY.format(
+                display=display,
+                code=c.code,
+                status=matched[0].status,
+                valid=",".join(f'"{v}"' if " " in v or "," in v else v for v in current),
+            )
+            out.add(
+                Issue(
+                    "warning",
+                    "invalid",
+                    m,
+                    "display-comment",
+                    _path(path, "display"),
+                    "INACTIVE_DISPLAY_FOUND",
+                )
+            )
         return
     ws = any(_norm_ws(d.value).casefold() == _norm_ws(display).casefold() for d in valid)
     mid = (
@@ -1121,6 +1226,9 @@ def run(
             "codeableConcept has no coding to validate", expression="codeableConcept"
         )
     infer = req.infer_system or (mode == "code" and not codings[0].system)
+    # the value set's supplements (extension) and the request's: their designations count
+    # as displays; one that is not known makes the request fail (NotFound)
+    registry, _used = supplements.apply(registry, supplements.requested(vs, req.use_supplements))
     checker = Checker(registry, vs, req, internal)
     try:
         checker.prepare()

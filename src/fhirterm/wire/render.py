@@ -38,12 +38,18 @@ def _designation(d: Designation) -> dict[str, Any]:
         parts.append({"name": "language", "valueCode": d.language})
     if d.use:
         parts.append({"name": "use", "valueCoding": d.use})
+    if d.source:
+        parts.append({"name": "source", "valueCanonical": d.source})
     parts.append({"name": "value", "valueString": d.value})
     return {"name": "designation", "part": parts}
 
 
 def lookup(r: LookupResult) -> dict[str, Any]:
-    out: list[dict[str, Any]] = [{"name": "name", "valueString": r.name}]
+    out: list[dict[str, Any]] = [
+        {"name": "name", "valueString": r.name},
+        {"name": "code", "valueCode": r.code},
+        {"name": "system", "valueUri": r.system},
+    ]
     if r.version:
         out.append({"name": "version", "valueString": r.version})
     if r.display is not None:
@@ -53,6 +59,7 @@ def lookup(r: LookupResult) -> dict[str, Any]:
     out.append({"name": "abstract", "valueBoolean": r.abstract})
     out.extend(_designation(d) for d in r.designations)
     out.extend(_property(p) for p in r.properties)
+    out.extend({"name": "used-supplement", "valueCanonical": u} for u in r.used_supplements)
     return parameters(out)
 
 

@@ -55,7 +55,16 @@ def display_language(p: Params) -> str | None:
     return v
 
 
-LOOKUP = ("system", "code", "version", "coding", "property", "displayLanguage", "date")
+LOOKUP = (
+    "system",
+    "code",
+    "version",
+    "coding",
+    "property",
+    "displayLanguage",
+    "date",
+    "useSupplement",
+)
 CS_VALIDATE = (
     "url",
     "code",
@@ -71,6 +80,7 @@ CS_VALIDATE = (
     *VERSION_RULES,
     "lenient-display-validation",
     "activeOnly",
+    "useSupplement",
 )
 
 
@@ -84,6 +94,7 @@ def lookup_request(p: Params) -> LookupRequest:
         coding=p.coding("coding"),
         properties=p.texts("property"),
         display_language=display_language(p),
+        use_supplements=p.texts("useSupplement"),
     )
 
 
@@ -123,6 +134,7 @@ def cs_validate_request(
         active_only=bool(p.flag("activeOnly")),
         rules=version_rules(p),
         languages=languages(accept_language),
+        use_supplements=p.texts("useSupplement"),
     )
 
 
@@ -172,6 +184,7 @@ VS_VALIDATE = (
     "lenient-display-validation",
     "activeOnly",
     "default-valueset-version",
+    "useSupplement",
 )
 SUBSUMES = ("codeA", "codeB", "system", "version", "codingA", "codingB")
 
@@ -273,6 +286,7 @@ def vs_validate_request(
         languages=languages(accept_language),
         text=_cc_text(p),
         vs_defaults=canonical_versions(p, "default-valueset-version"),
+        use_supplements=p.texts("useSupplement"),
     )
 
 
