@@ -62,6 +62,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     if "FHIRTERM_BASE_URL" not in os.environ:
         os.environ["FHIRTERM_BASE_URL"] = f"http://{args.host}:{args.port}/fhir"
+    if args.preload:
+        # Load the content once, here, before granian forks its workers: they
+        # share the loaded objects copy-on-write (the loader freezes them out
+        # of the garbage collector), and invalid content stops the start.
+        try:
+            import fhirterm.web.wsgi  # noqa: F401
+        except ContentError as e:
+            print(f"invalid content: {e}", file=sys.stderr)
+            return 1
     Granian(
         "fhirterm.web.wsgi:app",
         address=args.host,
@@ -133,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=None,
         help="requests one worker accepts at once (granian backpressure; default 4 x --threads)",
+    )
+    s.add_argument(
+        "--preload",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="load the content before forking the workers, which then share it (default on)",
     )
     s.add_argument(
         "--threads",
