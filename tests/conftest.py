@@ -67,6 +67,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_ready(proc: subprocess.Popen[bytes], port: int, seconds: float) -> None:
+    """Wait until the server on ``port`` answers /readyz; fail with its output if it dies or times out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            out = proc.stdout.read().decode() if proc.stdout else ""
+            pytest.fail(f"server did not start: {out[-2000:]}")
+        time.sleep(0.1)
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `fhirterm serve` on a free port with the full content; yields the FHIR base."""
@@ -91,18 +108,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                pytest.fail(f"server did not start: {out[-2000:]}")
-            time.sleep(0.1)
+        wait_ready(proc, port, 90)
         yield f"http://127.0.0.1:{port}/fhir"
     finally:
         proc.terminate()

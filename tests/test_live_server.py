@@ -47,7 +47,7 @@ def test_graceful_shutdown_on_sigterm(tmp_path: object) -> None:
     import sys
     import time
 
-    from .conftest import REPO, SMALL_CONTENT, SMALL_XML, free_port
+    from .conftest import REPO, SMALL_CONTENT, SMALL_XML, free_port, wait_ready
 
     port = free_port()
     env = dict(
@@ -64,15 +64,7 @@ def test_graceful_shutdown_on_sigterm(tmp_path: object) -> None:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
+        wait_ready(proc, port, 60)
         assert requests.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
         t = time.monotonic()
         proc.send_signal(signal.SIGTERM)

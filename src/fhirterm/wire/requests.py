@@ -18,6 +18,17 @@ from .params import Params, from_parameters
 VERSION_RULES = ("system-version", "check-system-version", "force-system-version")
 
 
+def _pinned(
+    url: str | None, version: str | None, fixed: tuple[str, str | None] | None, kind: str, name: str
+) -> tuple[str | None, str | None]:
+    """At instance level the path names the resource: its url wins, a different one is an error."""
+    if fixed is None:
+        return url, version
+    if url and url != fixed[0]:
+        raise InvalidRequest(f"{name} '{url}' is not the {kind} named in the path", expression=name)
+    return fixed[0], version or fixed[1]
+
+
 def version_rules(p: Params) -> VersionRules:
     """The system-version, check-system-version and force-system-version canonicals."""
     return VersionRules.parse(*(p.texts(n) for n in VERSION_RULES))
@@ -216,12 +227,7 @@ def expand_request(
     """
     p.check(EXPAND, "ValueSet/$expand")
     url, version = p.text("url"), p.text("valueSetVersion")
-    if fixed is not None:
-        if url and url != fixed[0]:
-            raise InvalidRequest(
-                f"url '{url}' is not the value set named in the path", expression="url"
-            )
-        url, version = fixed[0], version or fixed[1]
+    url, version = _pinned(url, version, fixed, "value set", "url")
     for unsupported in ("context", "contextDirection"):
         if p.all(unsupported):
             raise InvalidRequest(
@@ -256,12 +262,7 @@ def vs_validate_request(
     """ValueSet/$validate-code parameters; ``fixed`` (url, version) at instance level."""
     p.check(VS_VALIDATE, "ValueSet/$validate-code")
     url, version = p.text("url"), p.text("valueSetVersion")
-    if fixed is not None:
-        if url and url != fixed[0]:
-            raise InvalidRequest(
-                f"url '{url}' is not the value set named in the path", expression="url"
-            )
-        url, version = fixed[0], version or fixed[1]
+    url, version = _pinned(url, version, fixed, "value set", "url")
     if p.all("context"):
         raise InvalidRequest(
             "Parameter 'context' is not supported by this server", expression="context"
@@ -350,12 +351,7 @@ def _cc_text(p: Params) -> str | None:
 def subsumes_request(p: Params, fixed: tuple[str, str | None] | None = None) -> SubsumesRequest:
     p.check(SUBSUMES, "CodeSystem/$subsumes")
     system, version = p.text("system"), p.text("version")
-    if fixed is not None:
-        if system and system != fixed[0]:
-            raise InvalidRequest(
-                f"system '{system}' is not the code system named in the path", expression="system"
-            )
-        system, version = fixed[0], version or fixed[1]
+    system, version = _pinned(system, version, fixed, "code system", "system")
     return SubsumesRequest(
         code_a=p.text("codeA"),
         code_b=p.text("codeB"),
@@ -415,12 +411,7 @@ def translate_request(
             "Parameter 'dependency' is not supported by this server", expression="dependency"
         )
     url, version = p.text("url"), p.text("conceptMapVersion")
-    if fixed is not None:
-        if url and url != fixed[0]:
-            raise InvalidRequest(
-                f"url '{url}' is not the concept map named in the path", expression="url"
-            )
-        url, version = fixed[0], version or fixed[1]
+    url, version = _pinned(url, version, fixed, "concept map", "url")
     cm = _resource(p, "conceptMap", "ConceptMap")
     if not r5:
         return TranslateRequest(
