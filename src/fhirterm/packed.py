@@ -30,6 +30,7 @@ from .model import Concept, Designation, Property
 from .search import Bits, TextIndex
 
 RECENT = 4096  # decoded concepts kept per process
+_MISSING: Any = object()
 
 MAGIC = b"FTPACK07"
 
@@ -145,13 +146,10 @@ class PackedConcepts(MutableMapping[str, Concept]):
         return t
 
     def __getitem__(self, code: str) -> Concept:
-        c = self._extra.get(code) or self._recent.get(code)
-        if c is not None:
-            return c
-        i = self._pos[code]
-        return self._remember(
-            decode(code, self._blob[self._offsets[i] : self._offsets[i + 1]], self._shared)
-        )
+        c = self.get(code, _MISSING)
+        if c is _MISSING:
+            raise KeyError(code)
+        return c  # type: ignore[no-any-return]
 
     def get(self, code: str, default: Any = None) -> Any:
         c = self._extra.get(code) or self._recent.get(code)

@@ -9,6 +9,7 @@ $validate-code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..errors import InvalidRequest
@@ -55,24 +56,14 @@ class VersionRules:
 
         Raises InvalidRequest when two different versions are forced or defaulted.
         """
-        forced = self.force.get(url, ())
+        forced = _single(self.force.get(url, ()), url, "force-system-version")
         if forced:
-            if len(set(forced)) > 1:
-                raise InvalidRequest(
-                    f"Multiple force-system-version values for '{url}': {', '.join(forced)}",
-                    expression="force-system-version",
-                )
-            return forced[0]
+            return forced
         if version:
             return version
-        defaults = self.default.get(url, ())
-        if defaults:
-            if len(set(defaults)) > 1:
-                raise InvalidRequest(
-                    f"Multiple system-version values for '{url}': {', '.join(defaults)}",
-                    expression="system-version",
-                )
-            return defaults[0]
+        defaulted = _single(self.default.get(url, ()), url, "system-version")
+        if defaulted:
+            return defaulted
         checks = self.check.get(url, ())
         return checks[0] if checks else ""
 
@@ -97,3 +88,14 @@ def present_versions(registry: Registry, url: str) -> str:
     if len(vs) == 2:
         return f"{vs[0]} or {vs[1]}"
     return f"{', '.join(vs[:-1])} and {vs[-1]}"
+
+
+def _single(values: Sequence[str], url: str, parameter: str) -> str | None:
+    """The one version ``parameter`` gives ``url`` (None if none); InvalidRequest for several."""
+    if not values:
+        return None
+    if len(set(values)) > 1:
+        raise InvalidRequest(
+            f"Multiple {parameter} values for '{url}': {', '.join(values)}", expression=parameter
+        )
+    return values[0]

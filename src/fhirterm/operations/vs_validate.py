@@ -235,8 +235,7 @@ class Outcome:
         for u in other.unknown:
             self.unknown_system(u)
         for c in other.unknown_codes:
-            if c not in self.unknown_codes:
-                self.unknown_codes.append(c)
+            self.unknown_code(c)
 
     def unknown_code(self, system: str) -> bool:
         """True the first time an unknown code is reported for ``system``."""
