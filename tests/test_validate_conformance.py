@@ -650,3 +650,53 @@ def test_display_picks_the_version_it_belongs_to(client: Any) -> None:
     assert p["result"] == [True] and p["version"] == ["1.0.0"] and p["display"] == ["A 1.0.0"]
     p = params(run(client, "ValueSet/$validate-code", two_versions(), coding(display="nope")).json)
     assert p["result"] == [False] and p["version"] == ["1.2.0"]
+
+
+def only_b() -> dict[str, Any]:
+    vs = valueset()
+    vs["compose"]["include"] = [{"system": CS, "concept": [{"code": "b"}]}]
+    return vs
+
+
+def test_code_outside_the_value_set_reports_version_except_for_codeable_concept(
+    client: Any,
+) -> None:
+    # "a" is in the code system but not in the value set: a code or coding names the
+    # code system version it was found in, a codeable concept (no one coding) does not
+    p = params(run(client, "ValueSet/$validate-code", only_b(), coding("a")).json)
+    assert p["result"] == [False] and p["version"] == ["1.2.0"]
+    cc = {"coding": [{"system": CS, "code": "a"}, {"system": CS, "code": "zz"}]}
+    p = params(
+        run(
+            client,
+            "ValueSet/$validate-code",
+            only_b(),
+            {"name": "codeableConcept", "valueCodeableConcept": cc},
+        ).json
+    )
+    assert p["result"] == [False] and "version" not in p
+    got = {(i["severity"], tuple(i.get("expression", ()))) for i in issues(p)}
+    assert ("information", ("CodeableConcept.coding[0].code",)) in got  # a: not in the vs
+    assert ("information", ("CodeableConcept.coding[1].code",)) in got  # zz: not in the vs
+    assert ("error", ("CodeableConcept.coding[1].code",)) in got  # zz: unknown code
+    assert ("error", ()) in got  # no valid coding
+
+
+def test_system_that_cannot_be_inferred_names_the_systems_searched(client: Any) -> None:
+    p = params(
+        run(
+            client,
+            "ValueSet/$validate-code",
+            valueset(),
+            {"name": "code", "valueCode": "zz"},
+            {"name": "inferSystem", "valueBoolean": True},
+        ).json
+    )
+    assert p["result"] == [False]
+    infer = [i for i in issues(p) if i["details"]["coding"][0]["code"] == "cannot-infer"]
+    assert len(infer) == 1 and infer[0]["expression"] == ["code"]
+    text = infer[0]["details"]["text"]
+    assert text.startswith(
+        f"The System URI could not be determined for the code 'zz' in the ValueSet '{VS}|1'"
+    )
+    assert text.endswith(f"no matches in [{CS}]") and text in p["message"][0]

@@ -297,8 +297,14 @@ class Comparer:
         return None
 
     def _may_be_missing(self, path: str, ev: Any, warns: list[str]) -> bool:
-        entries = ev if isinstance(ev, list) else [ev] if isinstance(ev, dict) else None
-        if not entries:
+        # As the reference comparer (CompareUtilities.allOptional): an array may be
+        # missing unless one of its object entries is required; entries that are
+        # not objects (a mistyped "$optional": ["location"]) require nothing.
+        if isinstance(ev, list):
+            entries = [item for item in ev if isinstance(item, dict)]
+        elif isinstance(ev, dict):
+            entries = [ev]
+        else:
             return False
         found: list[str] = []
         for item in entries:

@@ -160,6 +160,16 @@ def test_optional_object_property() -> None:
     assert not ok(exp, {"a": "1", "o": {"x": "z"}})
 
 
+def test_missing_array_property_is_optional_unless_an_object_entry_is_required() -> None:
+    # the reference comparer's allOptional: a mistyped "$optional": ["location"] in a
+    # fixture (an array of strings) asks for nothing; an array with a plain object does
+    assert ok({"a": "1", "$optional": ["location", "expression"]}, {"a": "1"})
+    assert ok({"a": "1", "l": []}, {"a": "1"})
+    assert ok({"a": "1", "l": [{"$optional$": True, "x": "y"}]}, {"a": "1"})
+    assert not ok({"a": "1", "l": [{"x": "y"}]}, {"a": "1"})
+    assert not ok({"a": "1", "l": "text"}, {"a": "1"})
+
+
 # -- arrays ---------------------------------------------------------------------------------
 
 

@@ -47,6 +47,11 @@ NO_SYSTEM = (
     "validated. A system should be provided"
 )
 INFER_NONE = "The System URI could not be determined for the code '{code}' in the ValueSet '{vs}'"
+# (ours: INFER_NONE naming the code systems searched, worded like INFER_MULTIPLE)
+INFER_NONE_IN = (
+    "The System URI could not be determined for the code '{code}' in the ValueSet '{vs}': "
+    "value set expansion has no matches in [{systems}]"
+)
 INFER_MULTIPLE = (
     "The System URI could not be determined for the code '{code}' in the ValueSet '{vs}': "
     "value set expansion has multiple matches: [{systems}]"

@@ -536,6 +536,16 @@ class Checker:
                 systems.append(inc["system"])
         return (systems[0] if len(systems) == 1 else ""), systems
 
+    def include_systems(self) -> list[str]:
+        """The code systems the value set draws on (its includes and its imports'), in order."""
+        out: list[str] = []
+        for inc in self.compose.get("include", []) or []:
+            if isinstance(inc, dict) and inc.get("system") and inc["system"] not in out:
+                out.append(inc["system"])
+        for ch in self.others.values():
+            out.extend(s for s in ch.include_systems() if s not in out)
+        return out
+
     def _in_include(self, cs: CodeSystemIndex, inc: dict[str, Any], code: str) -> Concept | None:
         c = cs.get(code)
         if c is None:
@@ -589,7 +599,16 @@ class Checker:
                     )
                     mid = "Unable_to_resolve_system__value_set_has_multiple_matches"
                 else:
-                    text = M.INFER_NONE.format(code=code, vs=vurl(self.vs))
+                    # name the code systems that were searched, so that the reader sees
+                    # where the code was looked for
+                    searched = self.include_systems()
+                    text = (
+                        M.INFER_NONE_IN.format(
+                            code=code, vs=vurl(self.vs), systems=", ".join(searched)
+                        )
+                        if searched
+                        else M.INFER_NONE.format(code=code, vs=vurl(self.vs))
+                    )
                     mid = "UNABLE_TO_INFER_CODESYSTEM"
                 out.msg(text)
                 out.add(Issue("error", "not-found", text, "cannot-infer", "code", mid))
@@ -1039,7 +1058,10 @@ def validate_codings(
                     pdisp = ds.preferred(langs) or pdisp
                     if c.display:
                         check_display(checker, ds, c, path, out, simple=True)
-                    if prov.info.version:
+                    # the version of the code system the code was found in (outside the
+                    # value set) is reported for a code or coding; a codeable concept has no
+                    # single coding to speak for, so none is reported for it
+                    if prov.info.version and mode != "codeableConcept":
                         extra_version = prov.info.version
     if ok is False and not checker.internal:
         if mode == "codeableConcept":
