@@ -15,7 +15,10 @@ from ..config import Settings
 from ..registry import Registry
 from ..wire import render
 from . import errors
-from .routes import State, fhir_blueprint
+from .cache import ResponseCache
+from .endpoints import BASES, State
+from .fast import FastReads, WSGIApp
+from .routes import fhir_blueprint
 
 STATIC_BODY = orjson.dumps(
     render.parameters(
@@ -33,14 +36,18 @@ STATIC_BODY = orjson.dumps(
     )
 )
 
-__all__ = ["State", "create_app", "fhir_blueprint"]
+__all__ = ["State", "create_app", "create_wsgi", "fhir_blueprint"]
 
 
-def create_app(settings: Settings | None = None, registry: Registry | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None, registry: Registry | None = None, fast_path: bool = True
+) -> Flask:
     """Build the WSGI app: FHIR R4 at /fhir and /r4, R5 at /r5, health at /healthz and /readyz.
 
     ``registry`` defaults to loading the content that ``settings`` names
-    (``Settings.from_env()`` by default).
+    (``Settings.from_env()`` by default). ``fast_path`` installs ``FastReads``
+    as Flask's WSGI middleware (``app.wsgi_app``), so GET operation requests
+    skip Flask's request machinery; tests turn it off to compare both paths.
     """
     from ..loading import load_registry
 
@@ -48,13 +55,14 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     reg = registry if registry is not None else load_registry(settings)
     app = Flask("fhirterm")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
-    app.extensions["fhirterm"] = State(
-        settings, reg, dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    )
+    st = State(settings, reg, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    app.extensions["fhirterm"] = st
+    if fast_path:
+        app.wsgi_app = FastReads(app.wsgi_app, st)  # type: ignore[method-assign]
     errors.register(app)
-    app.register_blueprint(fhir_blueprint("fhir"), url_prefix="/fhir")
-    app.register_blueprint(fhir_blueprint("r4"), url_prefix="/r4")
-    app.register_blueprint(fhir_blueprint("r5", fhir_version="5.0.0"), url_prefix="/r5")
+    for base, r5 in BASES.items():
+        version = "5.0.0" if r5 else "4.0.1"
+        app.register_blueprint(fhir_blueprint(base, fhir_version=version), url_prefix=f"/{base}")
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -74,3 +82,14 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             return Response(STATIC_BODY, mimetype="application/fhir+json")
 
     return app
+
+
+def create_wsgi(settings: Settings | None = None, registry: Registry | None = None) -> WSGIApp:
+    """The whole WSGI stack production serves: response cache -> fast path -> Flask.
+
+    The response cache replays deterministic answers (``settings.response_cache``
+    entries per process, 0 disables it); on a miss the request enters the app,
+    whose fast path answers GET operations without Flask's request machinery.
+    """
+    settings = settings or Settings.from_env()
+    return ResponseCache(create_app(settings, registry), max_entries=settings.response_cache)

@@ -66,15 +66,34 @@ def outcome(
     )
 
 
+def error_body(e: TerminologyError) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and OperationOutcome for a terminology error (both paths use it)."""
+    status = next((s for cls, s in STATUS.items() if isinstance(e, cls)), 400)
+    issue = Issue("error", e.issue_type, e.message, e.tx_code, e.expression)
+    return status, operation_outcome([issue])
+
+
+UNEXPECTED = operation_outcome(
+    [
+        Issue(
+            "fatal",
+            "exception",
+            "The server failed to process this request; the error has been logged",
+            None,
+            None,
+        )
+    ]
+)
+
+
 def register(app: Flask) -> None:
     """Install the handlers on ``app`` (not on a blueprint, so unknown routes are covered)."""
     from flask import request
 
     @app.errorhandler(TerminologyError)
     def _terminology(e: TerminologyError) -> Response:
-        status = next((s for cls, s in STATUS.items() if isinstance(e, cls)), 400)
-        tx = e.tx_code
-        return outcome(status, "error", e.issue_type, e.message, e.expression, tx)
+        status, body = error_body(e)
+        return fhir_response(body, status)
 
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException) -> Response:
@@ -95,9 +114,4 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(e: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return outcome(
-            500,
-            "fatal",
-            "exception",
-            "The server failed to process this request; the error has been logged",
-        )
+        return fhir_response(UNEXPECTED, 500)

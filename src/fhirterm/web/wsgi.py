@@ -1,14 +1,11 @@
 """The WSGI entry point for production servers: ``fhirterm.web.wsgi:app``.
 
-Content is loaded once per worker process at import, from the settings in
-the environment (``FHIRTERM_*``); deterministic reads are replayed from a
-bounded response cache (``FHIRTERM_RESPONSE_CACHE`` entries, 0 disables).
+Content is loaded once per process at import, from the settings in the
+environment (``FHIRTERM_*``). The stack is ``create_wsgi``'s: the response
+cache, the fast path for GET operations, then Flask.
 """
 
 from ..config import Settings
-from . import create_app
-from .cache import ResponseCache
+from .app import create_wsgi
 
-settings = Settings.from_env()
-flask_app = create_app(settings)
-app = ResponseCache(flask_app, max_entries=settings.response_cache)
+app = create_wsgi(Settings.from_env())

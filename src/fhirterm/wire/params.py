@@ -26,24 +26,37 @@ class Params:
 
     From a query string every value is a string; from a Parameters body the
     type is the value[x] suffix (``Coding``, ``code``...), ``resource`` or
-    ``part`` (a nested Params).
+    ``part`` (a nested Params). ``items`` is read-only after construction
+    except through ``take``: the name index is built once, on first use,
+    because an operation asks for a dozen names and most are absent.
     """
 
     items: list[tuple[str, str, Any]] = field(default_factory=list)
     from_query: bool = False
+    _by_name: dict[str, list[tuple[str, Any]]] | None = None
+
+    def _index(self) -> dict[str, list[tuple[str, Any]]]:
+        ix = self._by_name
+        if ix is None:
+            ix = {}
+            for n, t, v in self.items:
+                ix.setdefault(n, []).append((t, v))
+            self._by_name = ix
+        return ix
 
     def take(self, name: str) -> list[tuple[str, Any]]:
         """Remove every ``name`` parameter and return their (type, value) pairs."""
-        taken = [(t, v) for n, t, v in self.items if n == name]
-        if taken:
-            self.items = [it for it in self.items if it[0] != name]
+        taken = self._index().pop(name, None)
+        if not taken:
+            return []
+        self.items = [it for it in self.items if it[0] != name]
         return taken
 
     def names(self) -> set[str]:
-        return {n for n, _, _ in self.items}
+        return set(self._index())
 
     def all(self, name: str) -> list[tuple[str, Any]]:
-        return [(t, v) for n, t, v in self.items if n == name]
+        return self._index().get(name, [])
 
     def check(self, allowed: Iterable[str], operation: str) -> None:
         """InvalidRequest naming the first parameter ``operation`` does not take."""
@@ -56,7 +69,9 @@ class Params:
                 )
 
     def _one(self, name: str) -> tuple[str, Any] | None:
-        vals = self.all(name)
+        vals = self._index().get(name)
+        if vals is None:
+            return None
         if len(vals) > 1:
             raise InvalidRequest(
                 f"Parameter '{name}' may appear once, found {len(vals)} times", expression=name

@@ -1,0 +1,133 @@
+"""The fast path (web/fast.py): GET operations answered without Flask, same answers as Flask."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+import pytest
+from werkzeug.test import Client
+
+from fhirterm.config import Settings
+from fhirterm.registry import Registry
+from fhirterm.web import create_app, endpoints
+from fhirterm.web.fast import FastReads
+
+from .conftest import ICD, REPO
+
+CPT_MAP = "http://fhirterm.org/fhir/ConceptMap/icd10cm-to-cpt"
+BILLABLE = "http://fhirterm.org/fhir/ValueSet/icd10cm-billable"
+
+# (path, query) pairs over every operation the fast path serves: answers, 4xx
+# errors of every kind, instance level, R4 and R5, odd encodings.
+REQUESTS = [
+    ("/fhir/CodeSystem/$lookup", f"system={quote(ICD)}&code=M99.44"),
+    ("/r5/CodeSystem/$lookup", f"system={quote(ICD)}&code=M99.44&property=parent,child"),
+    ("/fhir/CodeSystem/$lookup", f"system={quote(ICD)}&code=m99.44"),  # 404 with a hint
+    ("/fhir/CodeSystem/$lookup", f"system={quote(ICD)}&code=M99"),  # a grouping, not a code
+    ("/fhir/CodeSystem/$lookup", f"system={quote(ICD)}"),  # 400: no code
+    ("/fhir/CodeSystem/$lookup", f"system={quote(ICD)}&code=M99.44&bogus=1"),  # 400
+    ("/fhir/CodeSystem/$lookup", f"system={quote(ICD)}&code=M99.44&code=M99.43"),  # 400
+    ("/fhir/CodeSystem/$lookup", "system=http://example.org/none&code=x"),  # 404 system
+    ("/fhir/CodeSystem/$lookup", f"system={quote(ICD)}&code=%ZZ&code2"),  # bad escapes
+    ("/fhir/CodeSystem/icd10cm/$lookup", "code=E11.9"),
+    ("/fhir/CodeSystem/no-such-id/$lookup", "code=E11.9"),  # 404 instance
+    ("/fhir/CodeSystem/$validate-code", f"url={quote(ICD)}&code=E11.9&display=wrong"),
+    ("/r4/CodeSystem/$validate-code", f"url={quote(ICD)}&code=E11"),
+    ("/fhir/CodeSystem/$subsumes", f"system={quote(ICD)}&codeA=E11&codeB=E11.9"),
+    ("/fhir/CodeSystem/$subsumes", f"system={quote(ICD)}&codeA=E11&codeB=NOPE"),
+    ("/fhir/ValueSet/$validate-code", f"url={quote(ICD + '?fhir_vs=isa/E11')}&code=E11.9"),
+    ("/fhir/ValueSet/$validate-code", f"url={quote(BILLABLE)}&system={quote(ICD)}&code=E11"),
+    ("/fhir/ValueSet/$validate-code", "url=http://example.org/vs&code=x"),
+    ("/fhir/ConceptMap/$translate", f"url={quote(CPT_MAP)}&system={quote(ICD)}&code=M99.44"),
+    ("/r5/ConceptMap/$translate", f"url={quote(CPT_MAP)}&system={quote(ICD)}&sourceCode=M99.44"),
+    ("/fhir/ValueSet/$expand", f"url={quote(BILLABLE)}&count=0&offset=x"),  # 400
+    ("/fhir/ValueSet/$batch-validate-code", ""),  # POST only: 405 from Flask
+]
+
+
+@pytest.fixture(scope="module")
+def flask_only(full_registry: Registry) -> Client:
+    return Client(create_app(Settings(content_dir=REPO / "codesystems"), full_registry, False))
+
+
+@pytest.fixture(scope="module")
+def fast(full_registry: Registry) -> Any:
+    return create_app(Settings(content_dir=REPO / "codesystems"), full_registry)
+
+
+def _flask_calls(app: Any) -> list[str]:
+    """Count the requests that reach Flask behind the fast path."""
+    calls: list[str] = []
+    inner = app.wsgi_app.app
+
+    def counting(environ: dict[str, Any], start_response: Any) -> Any:
+        calls.append(environ["PATH_INFO"])
+        return inner(environ, start_response)
+
+    app.wsgi_app.app = counting
+    return calls
+
+
+@pytest.mark.parametrize(("path", "query"), REQUESTS)
+def test_same_answer_as_flask(fast: Any, flask_only: Client, path: str, query: str) -> None:
+    a = Client(fast).get(path, query_string=query, headers={"Accept-Language": "en"})
+    b = flask_only.get(path, query_string=query, headers={"Accept-Language": "en"})
+    assert a.status_code == b.status_code, (a.data, b.data)
+    assert a.headers["Content-Type"] == b.headers["Content-Type"] == "application/fhir+json"
+    assert a.headers["Content-Length"] == str(len(a.data))
+    assert orjson.loads(a.data) == orjson.loads(b.data)
+    if a.status_code >= 400:
+        assert orjson.loads(a.data)["resourceType"] == "OperationOutcome"
+
+
+def test_operations_skip_flask_and_the_rest_reach_it(full_registry: Registry) -> None:
+    app = create_app(Settings(content_dir=REPO / "codesystems"), full_registry)
+    calls = _flask_calls(app)
+    c = Client(app)
+    lookup = f"/fhir/CodeSystem/$lookup?system={quote(ICD)}&code=M99.44"
+    assert c.get(lookup).status_code == 200
+    assert c.get(f"/r5/CodeSystem/$lookup?system={quote(ICD)}&code=NOPE").status_code == 404
+    assert calls == []
+    # negotiation, other methods, reads and unknown routes are Flask's
+    assert c.get(lookup, headers={"Accept": "application/fhir+xml"}).status_code == 406
+    assert c.get(lookup + "&_format=xml").status_code == 406
+    assert c.head(lookup).status_code == 200
+    assert c.get("/fhir/CodeSystem/icd10cm?_summary=true").status_code == 200
+    assert c.get("/fhir/CodeSystem/$nope").status_code == 404
+    assert c.get("/r6/CodeSystem/$lookup").status_code == 404
+    assert len(calls) == 6
+
+
+def test_unexpected_error_is_a_500_outcome(
+    full_registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(_call: endpoints.Call) -> dict[str, Any]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(endpoints.OPERATIONS, ("CodeSystem", "lookup"), (broken, ("GET",)))
+    app = create_app(Settings(content_dir=REPO / "codesystems"), full_registry)
+    assert isinstance(app.wsgi_app, FastReads)
+    r = Client(app).get(f"/fhir/CodeSystem/$lookup?system={quote(ICD)}&code=M99.44")
+    assert r.status_code == 500
+    body = orjson.loads(r.data)
+    assert body["resourceType"] == "OperationOutcome"
+    assert body["issue"][0]["code"] == "exception" and "boom" not in r.text
+
+
+def test_live_server_answers_on_the_fast_path(live_server: str) -> None:
+    """Over real HTTP (granian, the production stack): answers and errors of the fast path."""
+    import urllib.error
+    import urllib.request
+
+    url = f"{live_server}/CodeSystem/$lookup?system={quote(ICD)}&code=M99.44"
+    with urllib.request.urlopen(url) as r:
+        assert r.headers["Content-Type"] == "application/fhir+json"
+        body = orjson.loads(r.read())
+    display = [p["valueString"] for p in body["parameter"] if p["name"] == "display"]
+    assert display and display[0] == "Connective tissue stenosis of neural canal of sacral region"
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(url.replace("M99.44", "M99.4Q"))
+    assert e.value.code == 404
+    assert orjson.loads(e.value.read())["resourceType"] == "OperationOutcome"
