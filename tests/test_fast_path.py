@@ -131,3 +131,24 @@ def test_live_server_answers_on_the_fast_path(live_server: str) -> None:
         urllib.request.urlopen(url.replace("M99.44", "M99.4Q"))
     assert e.value.code == 404
     assert orjson.loads(e.value.read())["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize(
+    "qs",
+    [
+        "",
+        "a=1&b=2&a=3",
+        "a&b=&=c&&",
+        "system=http%3A%2F%2Fx&code=E11.9",
+        "display=Type+2+diabetes%20mellitus",
+        "x=%ZZ&y=%e2%82&z=%E2%82%AC&q+r=1",
+        "k=a=b&k2==",
+        "name%3D=v%26w",
+    ],
+)
+def test_query_parsing_matches_werkzeug(qs: str) -> None:
+    from urllib.parse import parse_qsl
+
+    from fhirterm.wire.params import parse_query
+
+    assert parse_query(qs) == parse_qsl(qs, keep_blank_values=True, errors="werkzeug.url_quote")

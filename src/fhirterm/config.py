@@ -6,7 +6,7 @@
 | FHIRTERM_ICD10CM | (bundled April 2026 XML) | CDC tabular XML or zip files, separated by the OS path separator; ``path#version`` sets the version; ``none`` loads no ICD-10-CM |
 | FHIRTERM_BASE_URL | http://127.0.0.1:8080/fhir | the public base address, used in Bundle links and CapabilityStatement |
 | FHIRTERM_MAX_BODY | 10485760 | largest request body in bytes (413 above it) |
-| FHIRTERM_EXPANSION_LIMIT | 10000 | largest unpaged expansion |
+| FHIRTERM_EXPANSION_LIMIT | 1000 | largest unpaged expansion (as tx.fhir.org); page with count/offset |
 | FHIRTERM_CACHE_DIR | ~/.cache/fhirterm | where parsed releases are cached (``off`` disables) |
 | FHIRTERM_RESPONSE_CACHE | 4096 | responses of deterministic GET reads kept per worker (0 disables) |
 | FHIRTERM_BENCH_STATIC | 0 | 1 serves a fixed body at /_bench/static (the benchmark's ceiling) |
@@ -31,7 +31,7 @@ class Settings:
     icd10cm: tuple[str, ...] | None = None  # None: the bundled release
     base_url: str = "http://127.0.0.1:8080/fhir"
     max_body: int = 10 * 1024 * 1024
-    expansion_limit: int = 10_000
+    expansion_limit: int = 1000
     bench_static: bool = False
     response_cache: int = 4096
     cache_dir: Path | None = field(default_factory=lambda: Path.home() / ".cache" / "fhirterm")

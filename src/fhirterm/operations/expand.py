@@ -11,7 +11,14 @@ from ..index import CodeSystemIndex
 from ..model import Designation, Property
 from ..registry import Registry
 from . import supplements
-from .valueset import CompiledValueSet, Member, compile_value_set, resolve
+from .valueset import (
+    CompiledValueSet,
+    Member,
+    compile_value_set,
+    compose_parameter,
+    newest_first,
+    resolve,
+)
 from .versions import VersionRules
 
 
@@ -39,7 +46,8 @@ class ExpandRequest:
     force_system_versions: tuple[str, ...] = ()  # force-system-version: url|version always
     default_valueset_versions: tuple[str, ...] = ()  # url|version of imports stated without one
     use_supplements: tuple[str, ...] = ()  # useSupplement: supplements to apply (canonicals)
-    limit: int = 10_000  # the largest unpaged expansion
+    versions_match: bool | None = None  # versionsMatch: versions of a code system are one
+    limit: int = 1000  # the largest unpaged expansion (Settings.expansion_limit)
 
 
 @dataclass(slots=True)
@@ -70,25 +78,33 @@ class ExpandResult:
 
 
 def _matches(vs: CompiledValueSet, text: str) -> Iterator[Member] | None:
-    """Members matching ``text``, best first, using each code system's text index."""
+    """Members matching ``text``, best first, using each code system's text index (each
+    version of a code system on its own, or the newest first when the versions match)."""
     systems = vs.code_systems()
     if not systems:
         return None
+    if vs.versions_match:
+        systems = newest_first(systems, lambda cs: cs.info.url, lambda cs: cs.info.version)
 
     def gen() -> Iterator[Member]:
+        seen: set[tuple[str, str]] = set()
         for cs in systems:
             m = cs.text_index().search(text)
             if m is None:
                 continue
             for code in m.top():
-                c = vs.contains(cs.info.url, code)
-                if c is not None:
-                    yield Member(cs, c, c.display)
+                c = vs.contains(cs.info.url, code, cs.info.version)
+                if c is None:
+                    continue
+                if vs.versions_match:
+                    if (cs.info.url, code) in seen:
+                        continue
+                    seen.add((cs.info.url, code))
+                yield Member(cs, c, c.display)
 
     return gen()
 
 
-EXPANSION_PARAMETER_EXT = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
 PREFERRED_FOR_LANGUAGE = {
     "system": "http://terminology.hl7.org/CodeSystem/hl7TermMaintInfra",
     "code": "preferredForLanguage",
@@ -141,24 +157,16 @@ _FLAG_FIELDS = {
 def _vs_defaults(req: ExpandRequest, vs: dict[str, Any]) -> ExpandRequest:
     """Expansion parameters the value set itself sets (compose extension), where the request has none."""
     compose = vs.get("compose")
-    exts = compose.get("extension", []) if isinstance(compose, dict) else []
+    if not isinstance(compose, dict):
+        return req
     changes: dict[str, Any] = {}
-    for ext in exts:
-        if not isinstance(ext, dict) or ext.get("url") != EXPANSION_PARAMETER_EXT:
-            continue
-        parts = {e.get("url"): e for e in ext.get("extension", []) if isinstance(e, dict)}
-        name = (parts.get("name") or {}).get("valueCode")
-        value = next(
-            (v for k, v in (parts.get("value") or {}).items() if k.startswith("value")), None
-        )
-        if name == "displayLanguage" and req.display_language is None and value:
-            changes["display_language"] = str(value)
-        elif (
-            name in _FLAG_FIELDS
-            and getattr(req, _FLAG_FIELDS[name]) is None
-            and isinstance(value, bool)
-        ):
-            changes[_FLAG_FIELDS[name]] = value
+    language = compose_parameter(compose, "displayLanguage")
+    if req.display_language is None and language:
+        changes["display_language"] = str(language)
+    for name, name_field in _FLAG_FIELDS.items():
+        value = compose_parameter(compose, name)
+        if getattr(req, name_field) is None and isinstance(value, bool):
+            changes[name_field] = value
     return replace(req, **changes) if changes else req
 
 
@@ -197,7 +205,18 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
         vs_res,
         versions=rules or None,
         vs_defaults=_canonicals(req.default_valueset_versions, "default-valueset-version"),
+        versions_match=req.versions_match,
     )
+    text_search = bool(req.filter and req.filter.strip())
+    # refused before listing anything: without excludes, the expansion holds at least
+    # every code of a code system an include takes whole
+    if (
+        req.count is None
+        and not text_search
+        and not vs.excludes
+        and any(len(cs) > req.limit for cs in vs.whole_systems())
+    ):
+        raise _too_costly(vs, req.limit)
     members: Iterator[Member] | None = None
     whole = vs.whole_system()
     if whole is not None and req.filter and not req.active_only:
@@ -207,11 +226,10 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
         if found is not None:
             n = None if req.count is None else offset + req.count
             if n is None and len(found) > req.limit:
-                raise _too_costly(vs, req)
+                raise _too_costly(vs, req.limit)
             codes = found.top(n)[offset:]
             hits = [Member(whole, c, c.display) for c in map(whole.concepts.__getitem__, codes)]
             return _result(vs, vs_res, req, len(found), hits, False, used_supplements)
-    text_search = bool(req.filter and req.filter.strip())
     if req.filter and text_search:
         members = _matches(vs, req.filter)
     if members is None:
@@ -226,7 +244,7 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
             page.append(m)
         total += 1
         if req.count is None and total > req.limit:
-            raise _too_costly(vs, req)
+            raise _too_costly(vs, req.limit)
     paged = req.offset is not None or req.count is not None
     # Nested when asked (excludeNested=false) or, unasked, for FHIR CodeSystem content unless
     # the expansion is a text search over a whole code system (a ranked list of matches).
@@ -255,11 +273,12 @@ def _canonicals(values: tuple[str, ...], name: str) -> dict[str, str]:
     return out
 
 
-def _too_costly(vs: CompiledValueSet, req: ExpandRequest) -> TooCostly:
+def _too_costly(vs: CompiledValueSet, limit: int) -> TooCostly:
+    name = f"{vs.url}|{vs.version}" if vs.url and vs.version else vs.url
     return TooCostly(
-        f"The value set '{vs.url}' has more than {req.limit} codes; this expansion is too costly "
-        "to return unpaged: send count (and offset) to page through it, or a filter",
-        expression="count",
+        f"The value set '{name}' expansion has too many codes to produce (>{limit}); this "
+        "expansion is too costly to return unpaged: send count (and offset) to page through "
+        "it, or a filter"
     )
 
 
@@ -329,6 +348,8 @@ def _result(
     )
     if rules:
         params.extend(_rules_applied(vs, rules))
+    if vs.versions_match:
+        params.append(("versionsMatch", "boolean", True))
     systems = vs.code_systems()
     for cs in systems:
         params.append(("used-codesystem", "uri", _canonical(cs)))

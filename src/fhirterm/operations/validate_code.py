@@ -8,7 +8,7 @@ error; only a request that cannot be evaluated raises.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from typing import Any
 
 from ..errors import InvalidRequest
 from ..model import Coding
@@ -110,6 +110,13 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
         )
         res.unknown_systems, res.unknown_is_cause = [cs.info.url], True
         return res
+    what: dict[str, Any]
+    if mode == "codeableConcept":
+        what = {"codeable_concept": codings}
+    elif mode == "coding":
+        what = {"coding": codings[0]}
+    else:
+        what = {"code": first.code, "system": cs.info.url, "system_version": first.version}
     vreq = VSValidateRequest(
         display=req.display,
         display_language=req.display_language,
@@ -119,13 +126,8 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
         rules=req.rules,
         languages=req.languages,
         use_supplements=req.use_supplements,
+        **what,
     )
-    if mode == "codeableConcept":
-        vreq = replace(vreq, codeable_concept=codings)
-    elif mode == "coding":
-        vreq = replace(vreq, coding=codings[0])
-    else:
-        vreq = replace(vreq, code=first.code, system=cs.info.url, system_version=first.version)
     return run(registry, code_system_value_set(cs), vreq, internal=True)
 
 

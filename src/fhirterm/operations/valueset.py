@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import regex
 
@@ -28,7 +28,7 @@ from ..errors import (
 )
 from ..index import CodeSystemIndex
 from ..model import Concept, Designation
-from ..registry import Registry
+from ..registry import Registry, _version_key
 from . import messages as M
 from .versions import VersionRules, present_versions
 
@@ -234,6 +234,17 @@ class Include:
             return None
         return c
 
+    def excludes(self, system: str, version: str | None, code: str, versions_match: bool) -> bool:
+        """This exclude removes ``system|version#code``: the code is in it and, unless the
+        versions of the code system are taken to match, the exclude names no version or the
+        entry's version (an exclude of version 1 removes nothing of version 2). ``version``
+        None: not known (a code of an imported value set)."""
+        if self.contains(system, code) is None:
+            return False
+        if versions_match or self.cs is None or not self.stated_version or version is None:
+            return True
+        return (self.cs.info.version or None) == (version or None)
+
     def contains(self, system: str, code: str) -> Concept | None:
         if self.cs is not None:
             c = self._own(system, code)
@@ -285,27 +296,54 @@ class CompiledValueSet:
     excludes: list[Include]
     inactive: bool | None = None  # compose.inactive
     contained: bool = False  # a resource contained in the value set that imports it ("#id")
+    # the versions of a code system are taken to match (versionsMatch): a code is one member
+    # whatever the version, and an exclude of one version removes it from every version
+    versions_match: bool = False
 
-    def contains(self, system: str, code: str) -> Concept | None:
-        """The concept when ``system|code`` is a member, else None (no expansion needed)."""
+    def contains(self, system: str, code: str, version: str | None = None) -> Concept | None:
+        """The concept when ``system|code`` is a member, else None (no expansion needed).
+
+        ``version`` limits the answer to the includes drawing on that version of the system.
+        """
         for inc in self.includes:
+            if version is not None and inc.cs is not None and inc.cs.info.version != version:
+                continue
             c = inc.contains(system, code)
             if c is not None:
-                if any(ex.contains(system, code) is not None for ex in self.excludes):
+                found = version
+                if found is None and inc.cs is not None:
+                    found = inc.cs.info.version
+                if self.excluded(system, found, code):
                     return None
                 return c
         return None
 
+    def excluded(self, system: str, version: str | None, code: str) -> bool:
+        return any(ex.excludes(system, version, code, self.versions_match) for ex in self.excludes)
+
+    def ordered_includes(self) -> list[Include]:
+        """The includes in compose order; when the versions match, includes of several versions
+        of one code system newest first (a code in several versions is the newest one's)."""
+        if not self.versions_match:
+            return self.includes
+        return newest_first(
+            self.includes,
+            lambda i: i.cs.info.url if i.cs is not None and i.stated_version else None,
+            lambda i: i.cs.info.version if i.cs is not None else None,
+        )
+
     def members(self) -> Iterator[Member]:
-        """Every member once, in compose order (and each code system's own order)."""
+        """Every member once, in compose order (and each code system's own order): once per
+        version of its code system, or once in all when the versions match."""
         seen: set[tuple[str, str, str]] = set()
-        for inc in self.includes:
+        for inc in self.ordered_includes():
             for m in inc.members():
-                key = (m.system, m.cs.info.version or "", m.code)
+                version = m.cs.info.version or ""
+                key = (m.system, "" if self.versions_match else version, m.code)
                 if key in seen:
                     continue
                 seen.add(key)
-                if any(ex.contains(m.system, m.code) is not None for ex in self.excludes):
+                if self.excluded(m.system, version or None, m.code):
                     continue
                 yield m
 
@@ -317,6 +355,17 @@ class CompiledValueSet:
         if inc.cs is None or inc.concepts is not None or inc.filters or inc.value_sets:
             return None
         return inc.cs
+
+    def whole_systems(self) -> list[CodeSystemIndex]:
+        """The code systems an include takes whole (no filter, concept list or import)."""
+        return [
+            inc.cs
+            for inc in self.includes
+            if inc.cs is not None
+            and inc.concepts is None
+            and not inc.filters
+            and not inc.value_sets
+        ]
 
     def hierarchical(self) -> bool:
         """True when every include draws on a code system's structure (no enumerated concepts,
@@ -374,6 +423,31 @@ class CompiledValueSet:
                 if cs not in out:
                     out.append(cs)
         return out
+
+
+T = TypeVar("T")
+
+
+def newest_first(
+    items: list[T], system: Callable[[T], str | None], version: Callable[[T], str | None]
+) -> list[T]:
+    """``items`` in their order, except that the items of one system (those with a system and
+    a version) take the places of that system's items newest version first."""
+    out = list(items)
+    places: dict[str, list[int]] = {}
+    for n, item in enumerate(items):
+        url = system(item)
+        if url and version(item):
+            places.setdefault(url, []).append(n)
+    for positions in places.values():
+        ordered = sorted(
+            (items[n] for n in positions),
+            key=lambda item: _version_key(version(item) or ""),
+            reverse=True,
+        )
+        for n, item in zip(positions, ordered, strict=True):
+            out[n] = item
+    return out
 
 
 def implicit(url: str) -> dict[str, Any] | None:
@@ -449,6 +523,7 @@ def compile_value_set(
     versions: VersionRules | None = None,
     vs_defaults: dict[str, str] | None = None,
     _contained: dict[str, dict[str, Any]] | None = None,
+    versions_match: bool | None = None,
 ) -> CompiledValueSet:
     """Compile a ValueSet resource; imports recursively, with cycle detection.
 
@@ -457,7 +532,8 @@ def compile_value_set(
     the versions of imported value sets referenced without one. Raises InvalidRequest for a malformed compose,
     NotFound for an unknown code system, code or imported value set,
     NotSupported for an operator we do not do, CircularValueSet for an import cycle,
-    VersionMismatch when a version check fails.
+    VersionMismatch when a version check fails. ``versions_match`` is the request's
+    versionsMatch (None: not sent; see ``versions_match_of``).
     """
     url = vs.get("url")
     key = f"{url}|{vs.get('version', '')}"
@@ -534,14 +610,18 @@ def compile_value_set(
                         "set contains no ValueSet with that id"
                     )
                 compiled = compile_value_set(
-                    registry, local, stack, versions, vs_defaults, contained
+                    registry, local, stack, versions, vs_defaults, contained, versions_match
                 )
                 compiled.contained = True
                 imported.append(compiled)
                 continue
             pinned = (vs_defaults or {}).get(ref) if "|" not in ref else None
             target = resolve(registry, ref, pinned)
-            imported.append(compile_value_set(registry, target, stack, versions, vs_defaults))
+            imported.append(
+                compile_value_set(
+                    registry, target, stack, versions, vs_defaults, versions_match=versions_match
+                )
+            )
         if cs is None and not imported:
             raise InvalidRequest(f"{where} needs a system or a valueSet", expression=where)
         return Include(
@@ -552,4 +632,55 @@ def compile_value_set(
         one(inc, f"compose.include[{i}]") for i, inc in enumerate(compose.get("include", []))
     ]
     excludes = [one(ex, f"compose.exclude[{i}]") for i, ex in enumerate(compose.get("exclude", []))]
-    return CompiledValueSet(url, vs.get("version"), vs, includes, excludes, compose.get("inactive"))
+    return CompiledValueSet(
+        url,
+        vs.get("version"),
+        vs,
+        includes,
+        excludes,
+        compose.get("inactive"),
+        versions_match=versions_match_of(compose, versions_match),
+    )
+
+
+EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
+
+
+def compose_parameter(compose: dict[str, Any], name: str) -> Any:
+    """The value a compose's expansion-parameter extension gives ``name``, else None."""
+    for ext in compose.get("extension", []) or []:
+        if not isinstance(ext, dict) or ext.get("url") != EXPANSION_PARAMETER:
+            continue
+        parts = {e.get("url"): e for e in ext.get("extension", []) if isinstance(e, dict)}
+        if (parts.get("name") or {}).get("valueCode") != name:
+            continue
+        return next(
+            (v for k, v in (parts.get("value") or {}).items() if k.startswith("value")), None
+        )
+    return None
+
+
+def versions_match_of(compose: dict[str, Any], requested: bool | None = None) -> bool:
+    """Whether the versions of a code system the compose names are taken to match.
+
+    The request's versionsMatch, else the compose's expansion parameter (a boolean, or the
+    text true/false), else inferred: a compose whose includes and excludes all name one code
+    system, each with a version, and exclude only versions it does not include, subtracts one
+    version from another by code (the "what is new in version 2" value set).
+    """
+    if requested is not None:
+        return requested
+    stated = compose_parameter(compose, "versionsMatch")
+    if isinstance(stated, bool):
+        return stated
+    if isinstance(stated, str) and stated.strip().lower() in ("true", "false"):
+        return stated.strip().lower() == "true"
+    includes = [i for i in compose.get("include", []) or [] if isinstance(i, dict)]
+    excludes = [e for e in compose.get("exclude", []) or [] if isinstance(e, dict)]
+    if not includes or not excludes:
+        return False
+    system = includes[0].get("system")
+    parts = [*includes, *excludes]
+    if not system or any(p.get("system") != system or not p.get("version") for p in parts):
+        return False
+    return not {i["version"] for i in includes} & {e["version"] for e in excludes}

@@ -90,7 +90,9 @@ def header_like(cs: CodeSystemIndex) -> bool:
 
 
 def billable_descendants(cs: CodeSystemIndex, code: str) -> list[str]:
-    return [d for d in cs.descendants(code) if not cs.concepts[d].abstract]
+    # the abstract flag from the index, not the decoded concept: a header such as
+    # S72 has hundreds of descendants
+    return [d for d in cs.descendants(code) if not cs.is_abstract(d)]
 
 
 def cs_language(cs: CodeSystemIndex) -> str | None:

@@ -18,10 +18,8 @@ import re
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
-import werkzeug.urls  # noqa: F401  (registers the "werkzeug.url_quote" codec error handler)
 
 from ..errors import TerminologyError
 from ..wire import params as wparams
@@ -76,11 +74,7 @@ class FastReads:
         if r5 is None or found is None or "GET" not in found[1] or "_format" in query:
             return self.app(environ, start_response)
         try:
-            # The same decoding as werkzeug's request.args (invalid bytes stay
-            # percent-encoded), so a query means the same on both paths.
-            p = wparams.from_query(
-                parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote")
-            )
+            p = wparams.from_query(wparams.parse_query(query))
             p, reg = prepare(p, self.state.registry, environ.get("PATH_INFO", ""))
             call = Call(p, reg, self.state.settings, id_, environ.get("HTTP_ACCEPT_LANGUAGE"), r5)
             status, body = 200, found[0](call)

@@ -10,6 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
+
+# registers the "werkzeug.url_quote" codec error handler: parse_query decodes as
+# werkzeug's request.args does
+import werkzeug.urls  # noqa: F401
 
 from ..errors import InvalidRequest
 from ..model import Coding
@@ -172,6 +177,27 @@ def coding_from_json(val: Any, where: str) -> Coding:
         if k in val and not isinstance(val[k], str):
             raise InvalidRequest(f"{where}.{k} must be a string", expression=f"{where}.{k}")
     return Coding(val.get("system"), val.get("code"), val.get("version"), val.get("display"))
+
+
+def parse_query(qs: str) -> list[tuple[str, str]]:
+    """Name/value pairs of a query string, in order, blank values kept.
+
+    The same pairs as werkzeug's ``request.args`` (``urllib.parse.parse_qsl``
+    with ``keep_blank_values`` and invalid bytes left percent-encoded), so a
+    query means the same on the fast path and through Flask; about half the
+    cost, because most names and values have nothing to decode.
+    """
+    out: list[tuple[str, str]] = []
+    for part in qs.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "+" in name or "%" in name:
+            name = unquote(name.replace("+", " "), errors="werkzeug.url_quote")
+        if "+" in value or "%" in value:
+            value = unquote(value.replace("+", " "), errors="werkzeug.url_quote")
+        out.append((name, value))
+    return out
 
 
 def from_query(pairs: Iterable[tuple[str, str]]) -> Params:

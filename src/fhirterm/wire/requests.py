@@ -173,6 +173,7 @@ EXPAND = (
     "force-system-version",
     "default-valueset-version",
     "useSupplement",
+    "versionsMatch",
 )
 VS_VALIDATE = (
     "url",
@@ -252,6 +253,7 @@ def expand_request(
         force_system_versions=p.texts("force-system-version"),
         default_valueset_versions=p.texts("default-valueset-version"),
         use_supplements=p.texts("useSupplement"),
+        versions_match=p.flag("versionsMatch"),
         limit=limit,
     )
 
