@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--codes", type=int, default=2000, help="requests per test (default 2000)")
     p.add_argument("--seed", type=int, default=20260401)
     p.add_argument("--profile", action="store_true", help="print a cProfile of each test")
+    p.add_argument("--sort", default="tottime", help="cProfile sort key (default tottime)")
+    p.add_argument("--lines", type=int, default=20, help="cProfile lines shown (default 20)")
     a = p.parse_args(argv)
 
     from fhirterm.config import Settings
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         us = (time.perf_counter() - t0) / len(envs) * 1e6
         print(f"{t.name:6} {len(envs):8d} {us:10.1f}  {dict(sorted(statuses.items()))}")
         if prof:
-            pstats.Stats(prof).sort_stats("tottime").print_stats(20)
+            pstats.Stats(prof).sort_stats(a.sort).print_stats(a.lines)
     return 0
 
 
