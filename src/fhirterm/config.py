@@ -8,7 +8,7 @@
 | FHIRTERM_MAX_BODY | 10485760 | largest request body in bytes (413 above it) |
 | FHIRTERM_EXPANSION_LIMIT | 1000 | largest unpaged expansion (as tx.fhir.org); page with count/offset |
 | FHIRTERM_CACHE_DIR | ~/.cache/fhirterm | where parsed releases are cached (``off`` disables) |
-| FHIRTERM_RESPONSE_CACHE | 4096 | responses of deterministic GET reads kept per worker (0 disables) |
+| FHIRTERM_RESPONSE_CACHE | 1024 | responses of deterministic GET reads kept per worker, at most 2 MB (0 disables) |
 | FHIRTERM_BENCH_STATIC | 0 | 1 serves a fixed body at /_bench/static (the benchmark's ceiling) |
 """
 
@@ -33,7 +33,7 @@ class Settings:
     max_body: int = 10 * 1024 * 1024
     expansion_limit: int = 1000
     bench_static: bool = False
-    response_cache: int = 4096
+    response_cache: int = 1024
     cache_dir: Path | None = field(default_factory=lambda: Path.home() / ".cache" / "fhirterm")
 
     @classmethod

@@ -36,9 +36,9 @@ class ResponseCache:
     def __init__(
         self,
         app: WSGIApp,
-        max_entries: int = 4096,
+        max_entries: int = 1024,
         max_body: int = 64 * 1024,
-        max_bytes: int = 8 * 1024 * 1024,
+        max_bytes: int = 2 * 1024 * 1024,
     ) -> None:
         self.app = app
         self.max_entries = max_entries

@@ -32,36 +32,36 @@ class Params:
     From a query string every value is a string; from a Parameters body the
     type is the value[x] suffix (``Coding``, ``code``...), ``resource`` or
     ``part`` (a nested Params). ``items`` is read-only after construction
-    except through ``take``: the name index is built once, on first use,
-    because an operation asks for a dozen names and most are absent.
+    except through ``take``: a name index is built with it, because an
+    operation asks for a dozen names and most are absent (each accessor
+    answers an absent name with one dict lookup).
     """
 
     items: list[tuple[str, str, Any]] = field(default_factory=list)
     from_query: bool = False
-    _by_name: dict[str, list[tuple[str, Any]]] | None = None
+    _by_name: dict[str, list[tuple[str, Any]]] = field(default_factory=dict, init=False)
 
-    def _index(self) -> dict[str, list[tuple[str, Any]]]:
+    def __post_init__(self) -> None:
         ix = self._by_name
-        if ix is None:
-            ix = {}
-            for n, t, v in self.items:
-                ix.setdefault(n, []).append((t, v))
-            self._by_name = ix
-        return ix
+        for n, t, v in self.items:
+            if n in ix:
+                ix[n].append((t, v))
+            else:
+                ix[n] = [(t, v)]
 
     def take(self, name: str) -> list[tuple[str, Any]]:
         """Remove every ``name`` parameter and return their (type, value) pairs."""
-        taken = self._index().pop(name, None)
+        taken = self._by_name.pop(name, None)
         if not taken:
             return []
         self.items = [it for it in self.items if it[0] != name]
         return taken
 
     def names(self) -> set[str]:
-        return set(self._index())
+        return set(self._by_name)
 
     def all(self, name: str) -> list[tuple[str, Any]]:
-        return self._index().get(name, [])
+        return self._by_name.get(name, [])
 
     def check(self, allowed: Iterable[str], operation: str) -> None:
         """InvalidRequest naming the first parameter ``operation`` does not take."""
@@ -74,7 +74,7 @@ class Params:
                 )
 
     def _one(self, name: str) -> tuple[str, Any] | None:
-        vals = self._index().get(name)
+        vals = self._by_name.get(name)
         if vals is None:
             return None
         if len(vals) > 1:
@@ -85,6 +85,8 @@ class Params:
 
     def text(self, name: str) -> str | None:
         """A primitive parameter as text (code, uri, string, canonical...)."""
+        if name not in self._by_name:
+            return None
         v = self._one(name)
         if v is None:
             return None
@@ -98,6 +100,8 @@ class Params:
         return str(val)
 
     def flag(self, name: str) -> bool | None:
+        if name not in self._by_name:
+            return None
         v = self._one(name)
         if v is None:
             return None
@@ -124,8 +128,11 @@ class Params:
         )
 
     def texts(self, name: str) -> tuple[str, ...]:
+        vals = self._by_name.get(name)
+        if not vals:
+            return ()
         out: list[str] = []
-        for t, val in self.all(name):
+        for t, val in vals:
             if t in ("Coding", "CodeableConcept", "resource", "part"):
                 raise InvalidRequest(
                     f"Parameter '{name}' must be a primitive value, found {t}", expression=name
