@@ -33,6 +33,7 @@ class CodeSystemIndex:
     groupings: dict[str, Grouping] = field(default_factory=dict)
     _folded: dict[str, str] | None = None
     _text: TextIndex | None = None
+    _selectable: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -164,6 +165,22 @@ class CodeSystemIndex:
             seen.add(k)
             yield k
             stack.extend(reversed(self.children_of(k)))
+
+    def selectable_descendants(self, code: str) -> tuple[str, ...]:
+        """The descendants of ``code`` that are not abstract, depth first in source order.
+
+        Remembered for the most recent 4096 codes asked (the index is read-only
+        after load): a header such as S72 has hundreds of descendants, and a
+        validation of a header lists them in its message.
+        """
+        memo = self._selectable
+        found = memo.get(code)
+        if found is None:
+            found = tuple(d for d in self.descendants(code) if not self.is_abstract(d))
+            if len(memo) >= 4096:
+                memo.clear()
+            memo[code] = found
+        return found
 
     def subsumes(self, ancestor: str, code: str) -> bool:
         """True when ``ancestor`` is ``code`` or one of its ancestors (is-a)."""

@@ -108,10 +108,17 @@ class Suite:
 
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = folder or suite_dir()
-        self.doc = load_json(self.folder / "test-cases.json")
+        self._doc: Any = None
 
     def exists(self) -> bool:
         return (self.folder / "test-cases.json").is_file()
+
+    @property
+    def doc(self) -> Any:
+        """test-cases.json, read on first use (so that ``exists`` can be asked first)."""
+        if self._doc is None:
+            self._doc = load_json(self.folder / "test-cases.json")
+        return self._doc
 
     def select(
         self,

@@ -89,12 +89,6 @@ def header_like(cs: CodeSystemIndex) -> bool:
     return any(d.code == "billable" for d in cs.info.property_defs)
 
 
-def billable_descendants(cs: CodeSystemIndex, code: str) -> list[str]:
-    # the abstract flag from the index, not the decoded concept: a header such as
-    # S72 has hundreds of descendants
-    return [d for d in cs.descendants(code) if not cs.is_abstract(d)]
-
-
 def cs_language(cs: CodeSystemIndex) -> str | None:
     lang = cs.info.extra.get("language")
     return lang if isinstance(lang, str) else None
@@ -902,7 +896,7 @@ def unknown_code_text(cs: CodeSystemIndex, code: str) -> tuple[str, str]:
 
 
 def _header_warning(cs: CodeSystemIndex, c: Concept) -> str:
-    leaves = billable_descendants(cs, c.code)
+    leaves = cs.selectable_descendants(c.code)
     shown = ", ".join(leaves[:HEADER_EXAMPLES])
     more = f" and {len(leaves) - HEADER_EXAMPLES} more" if len(leaves) > HEADER_EXAMPLES else ""
     return (
