@@ -19,7 +19,7 @@ from .valueset import (
     newest_first,
     resolve,
 )
-from .versions import VersionRules
+from .versions import VersionRules, canonical_versions
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +204,7 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
         registry,
         vs_res,
         versions=rules or None,
-        vs_defaults=_canonicals(req.default_valueset_versions, "default-valueset-version"),
+        vs_defaults=canonical_versions(req.default_valueset_versions, "default-valueset-version"),
         versions_match=req.versions_match,
     )
     text_search = bool(req.filter and req.filter.strip())
@@ -259,18 +259,6 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
 
 def _canonical(cs: CodeSystemIndex) -> str:
     return f"{cs.info.url}|{cs.info.version}" if cs.info.version else cs.info.url
-
-
-def _canonicals(values: tuple[str, ...], name: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for v in values:
-        url, sep, version = v.partition("|")
-        if not sep or not url or not version:
-            raise InvalidRequest(
-                f"Parameter '{name}' must be a canonical url|version, found '{v}'", expression=name
-            )
-        out[url] = version
-    return out
 
 
 def _too_costly(vs: CompiledValueSet, limit: int) -> TooCostly:

@@ -99,3 +99,17 @@ def _single(values: Sequence[str], url: str, parameter: str) -> str | None:
             f"Multiple {parameter} values for '{url}': {', '.join(values)}", expression=parameter
         )
     return values[0]
+
+
+def canonical_versions(values: tuple[str, ...], name: str) -> dict[str, str]:
+    """url -> version of ``url|version`` canonicals (the last wins); InvalidRequest naming
+    parameter ``name`` for one that is not a canonical with a version."""
+    out: dict[str, str] = {}
+    for v in values:
+        url, sep, version = v.partition("|")
+        if not sep or not url or not version:
+            raise InvalidRequest(
+                f"Parameter '{name}' must be a canonical url|version, found '{v}'", expression=name
+            )
+        out[url] = version
+    return out

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from ..errors import InvalidLanguage, InvalidRequest, TerminologyError
+from ..operations import versions
 from ..operations.expand import ExpandRequest
 from ..operations.messages import NOTHING_TO_VALIDATE
 from ..operations.subsumes import SubsumesRequest
@@ -331,15 +332,7 @@ def batch_validate_requests(
 
 def canonical_versions(p: Params, name: str) -> dict[str, str]:
     """url -> version of the ``url|version`` canonicals of a repeating parameter."""
-    out: dict[str, str] = {}
-    for v in p.texts(name):
-        url, sep, version = v.partition("|")
-        if not sep or not url or not version:
-            raise InvalidRequest(
-                f"Parameter '{name}' must be a canonical url|version, found '{v}'", expression=name
-            )
-        out[url] = version
-    return out
+    return versions.canonical_versions(p.texts(name), name)
 
 
 def _cc_text(p: Params) -> str | None:
