@@ -1,0 +1,26 @@
+"""Smoke test of bench/inprocess.py: the benchmark's requests answered in process, right statuses."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_inprocess_runs_the_benchmark_requests(tmp_path: Path) -> None:
+    cmd = [
+        sys.executable,
+        str(ROOT / "bench" / "inprocess.py"),
+        "--only",
+        "LK01,LK05",
+        "--codes",
+        "20",
+    ]
+    env = {"PATH": "/usr/bin:/bin", "FHIRTERM_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line for line in done.stdout.splitlines()[1:]}
+    assert set(rows) == {"LK01", "LK05"}
+    assert "{'200': 20}" in rows["LK01"] and "{'404': 20}" in rows["LK05"]
