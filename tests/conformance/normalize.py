@@ -12,7 +12,8 @@ sorters, and the FHIR parse/compose round trip), reimplemented on plain JSON:
   parts sorted (also in nested Parameters, as in `$batch-validate-code`);
 * R4 (`r4_to_r5`): the R5 elements the runner carries as cross-version extensions in R4
   (ValueSet.expansion.property and .contains.property, IG page "R4 and the Test Cases")
-  are turned back into R5 elements.
+  are turned back into R5 elements. The scrub keeps those extensions, since the reference
+  runner converts an R4 response to R5 before it scrubs (see `R4_ELEMENT_EXTENSIONS`).
 
 Array order is not normalised here: the comparer matches arrays without regard to order.
 """
@@ -58,6 +59,13 @@ R4_EXPANSION_PROPERTY = (
 R4_CONTAINS_PROPERTY = (
     "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.contains.property"
 )
+
+# The R4 forms of R5 elements (lifted back by `r4_to_r5`) are never scrubbed: the reference
+# runner parses an R4 response and converts it to R5 in its R4 client (TerminologyClientR4,
+# VersionConvertor_40_50: ValueSet40_50.convertValueSetExpansionComponent and
+# convertValueSetExpansionContainsComponent) before TxTesterScrubbers see it, so by then
+# these extensions are `property` elements.
+R4_ELEMENT_EXTENSIONS = frozenset({R4_EXPANSION_PROPERTY, R4_CONTAINS_PROPERTY})
 
 
 def drop_empty(v: Any) -> Any:
@@ -111,6 +119,7 @@ def _strip_extensions(v: Any, keep: frozenset[str] | set[str], deep: bool = True
                     if not isinstance(x, dict)
                     or not _absolute(x.get("url"))
                     or x.get("url") in MANAGED_EXTENSIONS
+                    or x.get("url") in R4_ELEMENT_EXTENSIONS
                     or x.get("url") in keep
                 ]
                 if not v[k]:
@@ -178,7 +187,7 @@ def _r4_property(ext: dict[str, Any], contains: bool) -> dict[str, Any]:
             prop["code"] = kv[1]
         elif url == "uri" and kv and not contains:
             prop["uri"] = kv[1]
-        elif url == "value" and kv and contains:
+        elif url in ("value", "value[x]") and kv and contains:  # ValueSet40_50 reads both
             prop[kv[0]] = kv[1]
         elif url == "subProperty" and contains:
             prop.setdefault("subProperty", []).append(_r4_property(sub, True))

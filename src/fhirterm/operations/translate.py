@@ -47,6 +47,9 @@ class TranslateRequest:
     target: str | None = None
     target_system: str | None = None
     reverse: bool = False
+    # the request named its parameters as R5 does (sourceCode, targetCode...): the answer
+    # takes R5's match shape, whatever the FHIR version of the endpoint
+    r5_names: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,7 @@ class TranslateResult:
     result: bool
     message: str | None
     matches: list[Match] = field(default_factory=list)
+    r5_names: bool = False  # as in the request
 
 
 def equivalence(target: dict[str, Any]) -> str:
@@ -181,7 +185,7 @@ def translate(registry: Registry, req: TranslateRequest) -> TranslateResult:
     ok = any(m.equivalence not in ("unmatched", "disjoint") for m in matches)
     names = ", ".join(f"{c.system}#{c.code}" for c in codings)
     message = None if ok else f"No translation found for {names}"
-    return TranslateResult(ok, message, matches)
+    return TranslateResult(ok, message, matches, req.r5_names)
 
 
 # Target systems whose links $lookup shows as a property of the source code.

@@ -133,6 +133,11 @@ def validate_code(r: ValidateCodeResult) -> dict[str, Any]:
 
 
 VALUESET_UNCLOSED = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed"
+# R5 elements R4 lacks, as their cross-version extensions (FHIR "Extensions for Using Data
+# Elements from FHIR R5 in FHIR R4"; the tx-ecosystem IG page "R4 and the Test Cases").
+EXPANSION_PROPERTY_EXT = (
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.property"
+)
 PROPERTY_EXT = (
     "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.contains.property"
 )
@@ -220,6 +225,16 @@ def expansion(
     exp["parameter"] = [{"name": n, value_key(t): v} for n, t, v in r.parameters]
     if r.properties and r5:
         exp["property"] = [{"code": c, "uri": u} if u else {"code": c} for c, u in r.properties]
+    elif r.properties:
+        # R4 has no expansion.property: the R5 element travels as its cross-version extension.
+        exp["extension"] = exp.get("extension", []) + [
+            {
+                "url": EXPANSION_PROPERTY_EXT,
+                "extension": [{"url": "code", "valueCode": c}]
+                + ([{"url": "uri", "valueUri": u}] if u else []),
+            }
+            for c, u in r.properties
+        ]
     if r.items:
         exp["contains"] = [_contains(i, r5) for i in r.items]
     out["expansion"] = exp
@@ -258,13 +273,20 @@ def _coding(c: Coding) -> dict[str, Any]:
 
 
 def translate(r: TranslateResult, r5: bool = False) -> dict[str, Any]:
-    """R4: match.equivalence and match.source; R5: match.relationship and match.originMap."""
+    """R4: match.equivalence, concept and source (the map); R5: match.relationship, concept
+    and originMap, and in reverse concept is the code asked about and source the concept
+    mapped from.
+
+    A request in R5's names (``r.r5_names``) is answered in R5's match shape at R4 too, with
+    the link's R4 ``equivalence`` in place of ``relationship``, which R4 lacks (as R4 servers
+    that speak R5 $translate, tx.fhir.org among them, answer it).
+    """
     out: list[dict[str, Any]] = [{"name": "result", "valueBoolean": r.result}]
     if r.message:
         out.append({"name": "message", "valueString": r.message})
     for m in r.matches:
         parts: list[dict[str, Any]]
-        if not r5:
+        if not (r5 or r.r5_names):
             parts = [
                 {"name": "equivalence", "valueCode": m.equivalence},
                 {"name": "concept", "valueCoding": _coding(m.concept)},
@@ -276,7 +298,9 @@ def translate(r: TranslateResult, r5: bool = False) -> dict[str, Any]:
             reverse = m.link_target is not None
             eq = (m.link_equivalence or m.equivalence) if reverse else m.equivalence
             parts = [
-                {"name": "relationship", "valueCode": R4_TO_R5_RELATIONSHIP.get(eq, "related-to")},
+                {"name": "relationship", "valueCode": R4_TO_R5_RELATIONSHIP.get(eq, "related-to")}
+                if r5
+                else {"name": "equivalence", "valueCode": eq},
                 {"name": "concept", "valueCoding": _coding(m.link_target or m.concept)},
                 {
                     "name": "originMap",

@@ -392,15 +392,32 @@ TRANSLATE_R5 = (
 )
 
 
+# R5's names for what R4 calls code, system, version, coding, codeableConcept, source, target,
+# targetsystem and reverse (plus the reverse forms target*)
+TRANSLATE_R5_ONLY = tuple(n for n in TRANSLATE_R5 if n not in TRANSLATE)
+
+
 def translate_request(
     p: Params, fixed: tuple[str, str | None] | None = None, r5: bool = False
 ) -> TranslateRequest:
     """ConceptMap/$translate parameters (R4 or R5 names); ``fixed`` (url, version) at instance level.
 
     R5 says the direction by the names: ``source*`` translates forwards,
-    ``target*`` (a code to find as a target) in reverse.
+    ``target*`` (a code to find as a target) in reverse. The R4 endpoint takes
+    either form, as R4 clients that speak R5 $translate send it (tx.fhir.org
+    does the same); one request uses one form. A request in R5 names is answered
+    in R5's match shape (``r5_names``).
     """
-    p.check(TRANSLATE_R5 if r5 else TRANSLATE, "ConceptMap/$translate")
+    p.check(TRANSLATE_R5 if r5 else TRANSLATE + TRANSLATE_R5_ONLY, "ConceptMap/$translate")
+    r5_names = r5 or any(p.all(n) for n in TRANSLATE_R5_ONLY)
+    mixed = next((n for n in TRANSLATE if n not in TRANSLATE_R5 and p.all(n)), None)
+    if r5_names and mixed is not None:
+        r5_name = next(n for n in TRANSLATE_R5_ONLY if p.all(n))
+        raise InvalidRequest(
+            f"Parameter '{mixed}' is an R4 name, '{r5_name}' an R5 one: "
+            "name the parameters of one $translate request in one FHIR version",
+            expression=mixed,
+        )
     if p.all("dependency"):
         raise InvalidRequest(
             "Parameter 'dependency' is not supported by this server", expression="dependency"
@@ -408,7 +425,7 @@ def translate_request(
     url, version = p.text("url"), p.text("conceptMapVersion")
     url, version = _pinned(url, version, fixed, "concept map", "url")
     cm = _resource(p, "conceptMap", "ConceptMap")
-    if not r5:
+    if not r5_names:
         return TranslateRequest(
             url=url,
             concept_map=cm,
@@ -441,4 +458,5 @@ def translate_request(
         # in reverse the results are source concepts: sourceSystem filters them
         target_system=p.text("sourceSystem") if reverse else p.text("targetSystem"),
         reverse=reverse,
+        r5_names=True,
     )
