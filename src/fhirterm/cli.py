@@ -45,6 +45,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     for (rt, id_), res in sorted(reg.resources.items()):
         print(f"{rt} {res.get('url', '')}|{res.get('version', '')} (id {id_})")
+    for release, (code_systems, resources) in sorted(reg.releases.items()):
+        for cs in code_systems:
+            print(f"{release}: CodeSystem {cs.info.url}|{cs.info.version or ''} (id {cs.info.id})")
+        for res in resources:
+            print(f"{release}: {res['resourceType']} {res.get('url', '')}|{res.get('version', '')}")
     print(f"content OK in {time.perf_counter() - t:.2f} s")
     return 0
 

@@ -114,6 +114,18 @@ def _no_gc() -> Iterator[None]:
         gc.freeze()
 
 
+# Folders of content for one FHIR release only (codesystems/fhir/r4/, .../r5/): the FHIR
+# core code systems and value sets carry the FHIR version as their version, and an R4
+# endpoint serves R4's (administrative-gender|4.0.1), an R5 endpoint R5's (|5.0.0).
+RELEASE_FOLDERS = ("r4", "r5")
+
+
+def _release(path: Path, content: Path) -> str | None:
+    """The FHIR release whose folder holds ``path`` (the innermost), or None: shared content."""
+    folders = [p for p in path.relative_to(content).parts[:-1] if p in RELEASE_FOLDERS]
+    return folders[-1] if folders else None
+
+
 def load_registry(settings: Settings) -> Registry:
     """Load all content named by ``settings``; ContentError (file and field) when invalid."""
     reg = Registry()
@@ -141,18 +153,28 @@ def load_registry(settings: Settings) -> Registry:
             for path in sorted(content.rglob("*.json")):
                 res = fhir_json.read_file(path)
                 _validated(path, res, settings.cache_dir)
+                release = _release(path, content)
                 if res["resourceType"] == "CodeSystem":
-                    reg.add_code_system(fhir_json.parse_code_system(res, str(path)))
+                    cs = fhir_json.parse_code_system(res, str(path))
+                    if release:
+                        reg.add_release_content(release, cs=cs)
+                    else:
+                        reg.add_code_system(cs)
                 else:
                     if not res.get("id"):
                         raise ContentError(str(path), f"{res['resourceType']}.id", "is required")
-                    reg.add_resource(res)
+                    if release:
+                        reg.add_release_content(release, resource=res)
+                    else:
+                        reg.add_resource(res)
             files = [editorial.read(p) for p in sorted(content.rglob("*.toml"))]
             if files:
                 targets = {url: list(v.values()) for url, v in reg.code_systems.items()}
                 editorial.apply(files, targets)
         elif settings.content_dir != Settings().content_dir:
             raise ContentError(str(content), "FHIRTERM_CONTENT_DIR", "is not a folder")
+        for release in RELEASE_FOLDERS:
+            reg.edition(release)  # made before the workers fork: shared, frozen with the rest
     return reg
 
 

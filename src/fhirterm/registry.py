@@ -56,6 +56,11 @@ class Registry:
     # Indexes the operations derive from the content on first use (e.g. map links
     # by source code); emptied whenever content is added.
     derived: dict[str, Any] = field(default_factory=dict)
+    # Content of one FHIR release only ("r4", "r5"): FHIR's own code systems and value
+    # sets, versioned with FHIR (administrative-gender|4.0.1, |5.0.0). See ``edition``.
+    releases: dict[str, tuple[list[CodeSystemIndex], list[dict[str, Any]]]] = field(
+        default_factory=dict
+    )
 
     def add_code_system(self, cs: CodeSystemIndex) -> None:
         """Register one code system version (a later one with the same url|version wins)."""
@@ -66,6 +71,34 @@ class Registry:
         """Register a ValueSet, ConceptMap or other canonical resource by type and id."""
         self.resources[(resource["resourceType"], resource["id"])] = resource
         self.derived.clear()
+
+    def add_release_content(
+        self,
+        release: str,
+        cs: CodeSystemIndex | None = None,
+        resource: dict[str, Any] | None = None,
+    ) -> None:
+        """Register a code system or resource that FHIR ``release`` ("r4", "r5") alone serves."""
+        code_systems, resources = self.releases.setdefault(release, ([], []))
+        if cs is not None:
+            code_systems.append(cs)
+        if resource is not None:
+            resources.append(resource)
+        self.derived.clear()
+
+    def edition(self, release: str) -> Registry:
+        """The content an endpoint of FHIR ``release`` ("r4", "r5") serves: that release's own
+        content over the shared content (this registry itself when the release has none).
+
+        Made once per release and content (an overlay: the code systems are shared).
+        """
+        key = f"edition|{release}"
+        reg: Registry | None = self.derived.get(key)
+        if reg is None:
+            code_systems, resources = self.releases.get(release, ([], []))
+            reg = self.overlay(code_systems, resources) if code_systems or resources else self
+            self.derived[key] = reg
+        return reg
 
     def overlay(
         self, code_systems: list[CodeSystemIndex], resources: list[dict[str, Any]]

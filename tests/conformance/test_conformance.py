@@ -1,15 +1,17 @@
 """The tx-ecosystem suite against a real `fhirterm serve`; the pass count may only go up.
 
-Starts the server on a free port, runs every selected test (modes `general` plus the
-metadata tests) through the runner, writes `bench-results/conformance.json`, prints the
-per-suite counts, and fails when fewer tests pass than `baseline.json` records.
+Starts the server on a free port and, for each FHIR endpoint (/r5, the suite's native
+form, and /r4 with the runner's R4 conversion), runs every selected test (modes
+`general` plus the metadata tests) through the runner, writes
+`bench-results/conformance[-r4].json`, prints the per-suite counts, and fails when fewer
+tests pass than the endpoint's baseline records (`baseline.json` for /r5,
+`baseline-r4.json` for /r4).
 
 Environment:
   FHIRTERM_TX_TESTS            the suite folder (default ../shared/tx-ecosystem/tests)
-  FHIRTERM_CONFORMANCE_PATH    FHIR base path to test (default /r5; while /r5 answers 404,
-                               /r4 is tested instead, with R4 conversion, and said so)
+  FHIRTERM_CONFORMANCE_PATH    test only this FHIR base path (/r5 or /r4)
   FHIRTERM_TX_MODES            runner modes, comma-separated (default general)
-  FHIRTERM_UPDATE_BASELINE=1   rewrite baseline.json with the current counts (never lower)
+  FHIRTERM_UPDATE_BASELINE=1   rewrite the baselines with the current counts (never lower)
 """
 
 from __future__ import annotations
@@ -35,8 +37,19 @@ from .suite import REPO, Suite
 
 pytestmark = pytest.mark.server
 
-BASELINE = Path(__file__).with_name("baseline.json")
-REPORT = REPO / "bench-results" / "conformance.json"
+# endpoint -> (baseline, report, FHIR version the runner speaks there)
+ENDPOINTS = {
+    "/r5": (
+        Path(__file__).with_name("baseline.json"),
+        REPO / "bench-results" / "conformance.json",
+        "r5",
+    ),
+    "/r4": (
+        Path(__file__).with_name("baseline-r4.json"),
+        REPO / "bench-results" / "conformance-r4.json",
+        "r4",
+    ),
+}
 START_BUDGET_S = 60
 
 
@@ -99,41 +112,35 @@ def server_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait()
 
 
-def _endpoint(root: str) -> tuple[str, str, str]:
-    """(base URL, path, note): /r5 unless configured; /r4 while /r5 does not exist."""
-    path = os.environ.get("FHIRTERM_CONFORMANCE_PATH", "/r5").rstrip("/")
-    if path == "/r5" and _status(f"{root}/r5/metadata") == 404:
-        return (
-            f"{root}/r4",
-            "/r4",
-            "NOTE: /r5 answers 404, so the R4 endpoint /r4 is tested (R4 conversion)",
-        )
-    return f"{root}{path}", path, ""
-
-
-def _baseline() -> dict[str, Any]:
-    if BASELINE.is_file():
-        return dict(json.loads(BASELINE.read_text()))
+def _baseline(path: Path) -> dict[str, Any]:
+    if path.is_file():
+        return dict(json.loads(path.read_text()))
     return {"total_passed": 0, "per_suite": {}}
 
 
+def _paths() -> list[str]:
+    only = os.environ.get("FHIRTERM_CONFORMANCE_PATH")
+    return [only.rstrip("/")] if only else list(ENDPOINTS)
+
+
+@pytest.mark.parametrize("path", _paths())
 def test_conformance_does_not_regress(
-    suite: Suite, server_root: str, capsys: pytest.CaptureFixture[str]
+    suite: Suite, server_root: str, path: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    base, path, note = _endpoint(server_root)
+    if path not in ENDPOINTS:
+        pytest.fail(f"FHIRTERM_CONFORMANCE_PATH must be one of {', '.join(ENDPOINTS)}")
+    baseline, report_file, version = ENDPOINTS[path]
+    base = f"{server_root}{path}"
     modes = frozenset(m for m in os.environ.get("FHIRTERM_TX_MODES", "general").split(",") if m)
-    try:  # the server says which FHIR version it speaks ($versions, else /metadata)
-        runner = Runner(base, suite, modes=modes, fhir_version="auto")
-    except RuntimeError:  # it cannot: go by the path
-        runner = Runner(base, suite, modes=modes, fhir_version="r4" if path.endswith("4") else "r5")
+    runner = Runner(base, suite, modes=modes, fhir_version=version)
     cases = runner.select()
     t0 = time.perf_counter()
     results = runner.run(cases)
     seconds = time.perf_counter() - t0
     doc = report(runner, results, seconds)
     doc["endpoint"] = path
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    report_file.parent.mkdir(parents=True, exist_ok=True)
+    report_file.write_text(json.dumps(doc, indent=1, default=str) + "\n")
 
     passed = doc["total"]["passed"]
     current = {
@@ -145,13 +152,12 @@ def test_conformance_does_not_regress(
         "modes": sorted(modes),
         "passing": sorted(f"{r.suite}/{r.test}" for r in results if r.passed),
     }
-    old = _baseline()
+    old = _baseline(baseline)
     newly_failing = sorted(set(old.get("passing", [])) - set(current["passing"]))
     with capsys.disabled():
-        print(f"\n{note}" if note else "")
         print(
-            f"tx-ecosystem conformance at {base} (FHIR {runner.version}): {passed}/{len(results)} "
-            f"passed in {seconds:.1f} s (baseline {old['total_passed']}); report {REPORT}"
+            f"\ntx-ecosystem conformance at {base} (FHIR {runner.version}): {passed}/{len(results)} "
+            f"passed in {seconds:.1f} s (baseline {old['total_passed']}); report {report_file}"
         )
         print_summary(results, verbose=False)
         if newly_failing:
@@ -165,7 +171,7 @@ def test_conformance_does_not_regress(
     if os.environ.get("FHIRTERM_UPDATE_BASELINE") == "1":
         if passed < old["total_passed"]:
             pytest.fail(f"refusing to lower the baseline from {old['total_passed']} to {passed}")
-        BASELINE.write_text(json.dumps(current, indent=1) + "\n")
+        baseline.write_text(json.dumps(current, indent=1) + "\n")
         return
     assert passed >= old["total_passed"], (
         f"conformance regressed: {passed} tests pass, the baseline is {old['total_passed']}; "

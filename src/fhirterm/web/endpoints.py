@@ -45,6 +45,10 @@ class State:
     registry: Registry
     started: str
 
+    def content(self, r5: bool) -> Registry:
+        """What an endpoint of FHIR R5 (or R4) serves: the shared content and that release's."""
+        return self.registry.edition("r5" if r5 else "r4")
+
 
 @dataclass(frozen=True, slots=True)
 class Call:

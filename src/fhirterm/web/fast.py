@@ -75,7 +75,7 @@ class FastReads:
             return self.app(environ, start_response)
         try:
             p = wparams.from_query(wparams.parse_query(query))
-            p, reg = prepare(p, self.state.registry, environ.get("PATH_INFO", ""))
+            p, reg = prepare(p, self.state.content(r5), environ.get("PATH_INFO", ""))
             call = Call(p, reg, self.state.settings, id_, environ.get("HTTP_ACCEPT_LANGUAGE"), r5)
             status, body = 200, found[0](call)
         except TerminologyError as e:

@@ -130,7 +130,7 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
     def metadata() -> Response:
         st = state()
         mode = request.args.get("mode")
-        base, systems = st.settings.base_url, st.registry.all_code_systems()
+        base, systems = st.settings.base_url, st.content(r5).all_code_systems()
         if mode in (None, "full", "normative"):
             return fhir_response(
                 resources.capability_statement(base, systems, st.started, fhir_version)
@@ -153,7 +153,7 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
     def cs_read(id_: str) -> Response:
         p = wparams.from_query(request.args.items(multi=True))
         p.check(("_summary",), "CodeSystem read")
-        cs = code_system(state().registry, id_)
+        cs = code_system(state().content(r5), id_)
         return fhir_response(
             resources.code_system(cs, _with_concepts(p, len(cs.concepts) <= LARGE))
         )
@@ -166,7 +166,9 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
         crit = {k: p.text(k) for k in SEARCH}
         full = _with_concepts(p, False)
         hits = [
-            cs for cs in st.registry.all_code_systems() if _matches(partial(getattr, cs.info), crit)
+            cs
+            for cs in st.content(r5).all_code_systems()
+            if _matches(partial(getattr, cs.info), crit)
         ]
         entries = [resources.code_system(cs, full) for cs in hits]
         return fhir_response(resources.bundle(entries, st.settings.base_url, request.url))
@@ -174,7 +176,7 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
     # the operations: one view per endpoint of endpoints.OPERATIONS
 
     def operation(endpoint: Endpoint, id_: str | None = None) -> Response:
-        p, reg = prepare(read_params(), state().registry, request.path)
+        p, reg = prepare(read_params(), state().content(r5), request.path)
         call = Call(p, reg, state().settings, id_, request.headers.get("Accept-Language"), r5)
         return fhir_response(endpoint(call))
 
@@ -188,14 +190,16 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
 
     def read(resource_type: str, id_: str) -> Response:
         wparams.from_query(request.args.items(multi=True)).check((), f"{resource_type} read")
-        return fhir_response(resource(state().registry, resource_type, id_))
+        return fhir_response(resource(state().content(r5), resource_type, id_))
 
     def search(resource_type: str) -> Response:
         st = state()
         p = wparams.from_query(request.args.items(multi=True))
         p.check(SEARCH, f"{resource_type} search")
         crit = {k: p.text(k) for k in SEARCH}
-        hits = [res for res in st.registry.resources_of(resource_type) if _matches(res.get, crit)]
+        hits = [
+            res for res in st.content(r5).resources_of(resource_type) if _matches(res.get, crit)
+        ]
         return fhir_response(resources.bundle(hits, st.settings.base_url, request.url))
 
     for rt in ("ValueSet", "ConceptMap"):
