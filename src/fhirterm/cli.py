@@ -85,9 +85,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_access=False,
         respawn_failed_workers=True,
         workers_kill_timeout=args.graceful_timeout,
-        # The app is CPU-bound under one GIL per worker: a few threads keep the
-        # worker busy while one waits on the network; hundreds (granian's WSGI
-        # default is backpressure/2 = 256) only add contention and memory.
+        # The app is CPU-bound under one GIL per worker and granian does the
+        # network I/O outside Python: a second thread adds no throughput, only
+        # GIL hand-offs (every 5 ms), which measured 12-30 ms p99 at 10
+        # connections against 3-9 ms with one (docs/benchmark.md); granian's
+        # WSGI default (backpressure/2 = 256 threads) adds memory too.
         blocking_threads=args.threads,
         backpressure=args.backpressure or 4 * args.threads,
     ).serve()
@@ -157,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument(
         "--threads",
         type=int,
-        default=int(os.environ.get("FHIRTERM_THREADS", "2")),
-        help="threads running the app in each worker (default 2; FHIRTERM_THREADS)",
+        default=int(os.environ.get("FHIRTERM_THREADS", "1")),
+        help="threads running the app in each worker (default 1; FHIRTERM_THREADS)",
     )
     s.add_argument(
         "--graceful-timeout",
