@@ -91,7 +91,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # connections against 3-9 ms with one (docs/benchmark.md); granian's
         # WSGI default (backpressure/2 = 256 threads) adds memory too.
         blocking_threads=args.threads,
-        backpressure=args.backpressure or 4 * args.threads,
+        # Not tied to the threads: an open keep-alive connection holds a slot,
+        # so a small value stalls clients that keep more connections than that
+        # (4 slots stalled the conformance runner's requests for 30 s);
+        # granian's default is backlog / workers.
+        backpressure=args.backpressure,
     ).serve()
     return 0
 
@@ -148,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         "--backpressure",
         type=int,
         default=None,
-        help="requests one worker accepts at once (granian backpressure; default 4 x --threads)",
+        help="connections one worker serves at once (granian backpressure; default granian's, "
+        "1024 / workers)",
     )
     s.add_argument(
         "--preload",
