@@ -85,8 +85,6 @@ class Params:
 
     def text(self, name: str) -> str | None:
         """A primitive parameter as text (code, uri, string, canonical...)."""
-        if name not in self._by_name:
-            return None
         v = self._one(name)
         if v is None:
             return None
@@ -100,8 +98,6 @@ class Params:
         return str(val)
 
     def flag(self, name: str) -> bool | None:
-        if name not in self._by_name:
-            return None
         v = self._one(name)
         if v is None:
             return None
