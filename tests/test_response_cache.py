@@ -16,15 +16,16 @@ def test_replays_deterministic_reads_only(small_app: Any) -> None:
     c = Client(cache)
     url = f"/fhir/CodeSystem/$lookup?system={ICD}&code=M99.44"
     first = c.get(url)
-    second = c.get(url)
-    assert first.status_code == second.status_code == 200
-    assert (
-        first.data == second.data
-        and first.headers["Content-Type"] == second.headers["Content-Type"]
-    )
-    assert (cache.hits, cache.misses) == (1, 1)
+    assert not cache._entries  # seen once: answered, not stored
+    second = c.get(url)  # seen twice: stored
+    third = c.get(url)  # replayed
+    assert first.status_code == second.status_code == third.status_code == 200
+    assert first.data == second.data == third.data
+    assert first.headers["Content-Type"] == third.headers["Content-Type"]
+    assert (cache.hits, cache.misses) == (1, 2)
     # 404s are deterministic too; different Accept headers are different entries
-    assert c.get(f"/fhir/CodeSystem/$lookup?system={ICD}&code=NOPE").status_code == 404
+    missing = f"/fhir/CodeSystem/$lookup?system={ICD}&code=NOPE"
+    assert c.get(missing).status_code == c.get(missing).status_code == 404
     assert c.get(url, headers={"Accept": "application/fhir+xml"}).status_code == 406
     assert c.get(url, headers={"Accept": "application/fhir+xml"}).status_code == 406
     assert len(cache._entries) == 2  # bounded: the oldest entry went out, the 406 was not stored
@@ -58,7 +59,17 @@ def test_bounded_by_bytes(small_app: Any) -> None:
     cache = ResponseCache(small_app, max_entries=100, max_bytes=3000)
     c = Client(cache)
     for code in ("M99.4", "M99.43", "M99.44", "M99.74", "M99.9", "S06", "T07"):
-        c.get(f"/fhir/CodeSystem/$lookup?system={ICD}&code={code}")
+        for _ in range(2):  # stored on the second sighting
+            c.get(f"/fhir/CodeSystem/$lookup?system={ICD}&code={code}")
     assert 0 < cache._bytes <= 3000
     assert cache._bytes == sum(len(e[2]) for e in cache._entries.values())
     assert len(cache._entries) < 7
+
+
+def test_doorkeeper_window_is_bounded(small_app: Any) -> None:
+    cache = ResponseCache(small_app, max_entries=2)
+    c = Client(cache)
+    for code in ("M99.4", "M99.43", "M99.44", "M99.74", "M99.9", "S06", "T07", "M99.0", "M99.1"):
+        c.get(f"/fhir/CodeSystem/$lookup?system={ICD}&code={code}")
+    assert len(cache._seen) <= cache.max_seen == 8
+    assert not cache._entries  # every request came once: nothing stored

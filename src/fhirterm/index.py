@@ -6,8 +6,9 @@ meaning of a lookup or a validation lives in ``fhirterm.operations``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .model import CodeSystemInfo, Concept, Grouping
 from .search import TextIndex
@@ -34,6 +35,10 @@ class CodeSystemIndex:
     _folded: dict[str, str] | None = None
     _text: TextIndex | None = None
     _selectable: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Facts the operations derive from ``info`` on first use (which properties
+    # are presentation-only, whether siblings are listed...): info never changes
+    # after load, so each is computed once per code system instead of per request.
+    derived: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -120,6 +125,19 @@ class CodeSystemIndex:
             return d
         c = self.concepts.get(code)
         return c.display if c is not None else None
+
+    def rows(self, codes: Iterable[str]) -> list[tuple[str, str | None, bool]]:
+        """(code, display, abstract) of each known code in ``codes``, in order; unknown ones left out."""
+        f = getattr(self.concepts, "rows", None)
+        if f is not None:
+            rows: list[tuple[str, str | None, bool]] = f(codes)
+            return rows
+        out: list[tuple[str, str | None, bool]] = []
+        for code in codes:
+            c = self.concepts.get(code)
+            if c is not None:
+                out.append((code, c.display, c.abstract))
+        return out
 
     def is_abstract(self, code: str) -> bool:
         f = getattr(self.concepts, "is_abstract", None)

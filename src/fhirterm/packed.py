@@ -21,7 +21,7 @@ import mmap
 import pickle
 import struct
 from array import array
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +132,29 @@ class PackedConcepts(MutableMapping[str, Concept]):
         if i is None or self._flags[i] & 4:
             return None
         return bytes(self._displays[self._doff[i] : self._doff[i + 1]]).decode()
+
+    def rows(self, codes: Iterable[str]) -> list[tuple[str, str | None, bool]]:
+        """(code, display, abstract) of each known code in ``codes``, in order.
+
+        One call for the parents, children or siblings a $lookup lists: the
+        columns are read in one loop instead of three method calls per code.
+        """
+        out: list[tuple[str, str | None, bool]] = []
+        pos, extra, flags = self._pos, self._extra, self._flags
+        doff, displays = self._doff, self._displays
+        for code in codes:
+            i = pos.get(code)
+            if i is None:
+                continue
+            c = extra.get(code)
+            f = flags[i]
+            if c is not None:
+                out.append((code, c.display, c.abstract))
+            elif f & 4:
+                out.append((code, None, bool(f & 1)))
+            else:
+                out.append((code, bytes(displays[doff[i] : doff[i + 1]]).decode(), bool(f & 1)))
+        return out
 
     def is_abstract(self, code: str) -> bool:
         i = self._pos.get(code)

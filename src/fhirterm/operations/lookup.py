@@ -66,14 +66,38 @@ def resolve_coding(
     return s, c, v
 
 
-def siblings(cs: CodeSystemIndex, concept: Concept) -> list[str]:
-    """The other selectable codes under the same parent(s), in source order."""
-    out: list[str] = []
+def siblings(cs: CodeSystemIndex, concept: Concept) -> list[tuple[str, str | None]]:
+    """(code, display) of the other selectable codes under the same parent(s), in source order."""
+    kids: dict[str, None] = {}
     for p in concept.parents:
-        for k in cs.children_of(p):
-            if k != concept.code and k in cs.concepts and not cs.is_abstract(k) and k not in out:
-                out.append(k)
-    return out
+        kids.update(dict.fromkeys(cs.children_of(p)))
+    kids.pop(concept.code, None)
+    return [(k, d) for k, d, abstract in cs.rows(kids) if not abstract]
+
+
+class _Shape:
+    """What a $lookup of any concept of one code system needs from its definition.
+
+    Derived once per code system (``CodeSystemIndex.derived``), not per request.
+    """
+
+    __slots__ = ("has_status", "presentation", "siblings")
+
+    def __init__(self, cs: CodeSystemIndex) -> None:
+        self.has_status = _has_status(cs)
+        # order, label and weight (from concept extensions) say how to present an
+        # expansion: a lookup returns them only when asked for by name
+        self.presentation = frozenset(
+            d.code for d in cs.info.property_defs if d.uri in PRESENTATION_URIS
+        )
+        self.siblings = _has_editorial_siblings(cs)
+
+
+def _shape(cs: CodeSystemIndex) -> _Shape:
+    shape: _Shape | None = cs.derived.get("lookup")
+    if shape is None:
+        shape = cs.derived["lookup"] = _Shape(cs)
+    return shape
 
 
 def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
@@ -115,27 +139,24 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
     def want(name: str) -> bool:
         return want_all or name in wanted
 
+    shape = _shape(cs)
     props: list[Property] = []
     if want("parent"):
-        props.extend(
-            Property("parent", "code", p, description=_display(cs, p)) for p in concept.parents
-        )
+        props += [Property("parent", "code", p, d) for p, d in _displays(cs, concept.parents)]
     if want("child"):
-        props.extend(
-            Property("child", "code", k, description=_display(cs, k)) for k in concept.children
-        )
+        props += [Property("child", "code", k, d) for k, d in _displays(cs, concept.children)]
     # the status of every concept of a code system with a notion of status (FHIR JSON
     # content); else only an inactive concept says so, unless asked for by name
-    if want("inactive") and (bool(wanted) or concept.inactive or _has_status(cs)):
+    if want("inactive") and (bool(wanted) or concept.inactive or shape.has_status):
         props.append(Property("inactive", "boolean", concept.inactive))
-    # order, label and weight (from concept extensions) say how to present an expansion:
-    # returned when asked for by name
-    presentation = {d.code for d in cs.info.property_defs if d.uri in PRESENTATION_URIS}
-    props.extend(
-        p
-        for p in concept.properties
-        if p.code in wanted or (want_all and p.code not in presentation)
-    )
+    if want_all and not wanted:
+        props += [p for p in concept.properties if p.code not in shape.presentation]
+    else:
+        props += [
+            p
+            for p in concept.properties
+            if p.code in wanted or (want_all and p.code not in shape.presentation)
+        ]
     for prop, m in related(registry, cs.info.url, concept.code):
         if want(prop):
             coding = {
@@ -148,11 +169,8 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
                 if v
             }
             props.append(Property(prop, "Coding", coding, description=m.comment))
-    if want("sibling") and _has_editorial_siblings(cs):
-        props.extend(
-            Property("sibling", "code", s, description=_display(cs, s))
-            for s in siblings(cs, concept)
-        )
+    if want("sibling") and shape.siblings:
+        props += [Property("sibling", "code", k, d) for k, d in siblings(cs, concept)]
     return LookupResult(
         name=cs.info.name or cs.info.title or cs.info.url,
         system=cs.info.url,
@@ -189,8 +207,12 @@ def _has_status(cs: CodeSystemIndex) -> bool:
     return cs.info.extra.get("resourceType") == "CodeSystem"
 
 
-def _display(cs: CodeSystemIndex, code: str) -> str | None:
-    return cs.display_of(code)
+def _displays(cs: CodeSystemIndex, codes: tuple[str, ...]) -> list[tuple[str, str | None]]:
+    """(code, display) for each of ``codes``; a code the system does not hold has none."""
+    if not codes:
+        return []
+    known = {k: d for k, d, _ in cs.rows(codes)}
+    return [(k, known.get(k)) for k in codes]
 
 
 def _has_editorial_siblings(cs: CodeSystemIndex) -> bool:

@@ -7,6 +7,11 @@ replays them without entering Flask (about 40 µs of a request's CPU), bounded
 in entries and in body size. $expand is not cached: each expansion carries
 its own identifier and timestamp. POST bodies (which may carry tx-resource)
 are never cached.
+
+A response is stored the second time its request is seen within a window
+(a "doorkeeper"): with traffic spread over many codes, most requests come
+once, and storing each of them cost CPU (capturing and joining the body,
+evicting) and held memory for answers never replayed.
 """
 
 from __future__ import annotations
@@ -52,6 +57,9 @@ class ResponseCache:
             OrderedDict()
         )
         self._lock = threading.Lock()
+        # hashes of the keys seen once since the window was last emptied
+        self._seen: set[int] = set()
+        self.max_seen = 4 * max_entries
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -75,6 +83,16 @@ class ResponseCache:
         if hit is not None:
             start_response(hit[0], list(hit[1]))
             return [hit[2]]
+        h = hash(key)
+        with self._lock:
+            self.misses += 1
+            first = h not in self._seen
+            if first:
+                if len(self._seen) >= self.max_seen:
+                    self._seen.clear()
+                self._seen.add(h)
+        if first:
+            return self.app(environ, start_response)
         seen: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -95,7 +113,6 @@ class ResponseCache:
         status = seen.get("status", "")
         if status.startswith(STORED_STATUS) and len(body) <= self.max_body:
             with self._lock:
-                self.misses += 1
                 old = self._entries.pop(key, None)
                 if old is not None:
                     self._bytes -= len(old[2])

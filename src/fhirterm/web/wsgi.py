@@ -6,6 +6,7 @@ cache, the fast path for GET operations, then Flask.
 """
 
 from ..config import Settings
-from .app import create_wsgi
+from .app import create_wsgi, serving_gc
 
+serving_gc()
 app = create_wsgi(Settings.from_env())

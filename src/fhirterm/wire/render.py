@@ -13,9 +13,17 @@ from ..operations.types import Issue, LookupResult, ValidateCodeResult
 TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"
 
 
+_VALUE_KEYS: dict[str, str] = {}
+
+
 def value_key(type_: str) -> str:
     """The value[x] element name for a FHIR type: code -> valueCode, Coding -> valueCoding."""
-    return "value" + type_[0].upper() + type_[1:]
+    key = _VALUE_KEYS.get(type_)
+    if key is None:
+        key = "value" + type_[0].upper() + type_[1:]
+        if len(_VALUE_KEYS) < 256:  # FHIR has a few dozen types; bounded against odd content
+            _VALUE_KEYS[type_] = key
+    return key
 
 
 def parameters(params: list[dict[str, Any]]) -> dict[str, Any]:
@@ -23,12 +31,14 @@ def parameters(params: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _property(p: Property, name: str = "property") -> dict[str, Any]:
-    parts: list[dict[str, Any]] = [{"name": "code", "valueCode": p.code}]
-    if p.value is not None:
-        parts.append({"name": "value", value_key(p.type): p.value})
-    if p.description:
-        parts.append({"name": "description", "valueString": p.description})
-    parts.extend(_property(s, "subproperty") for s in p.sub)
+    code, type_, value, description, sub = p
+    parts: list[dict[str, Any]] = [{"name": "code", "valueCode": code}]
+    if value is not None:
+        parts.append({"name": "value", value_key(type_): value})
+    if description:
+        parts.append({"name": "description", "valueString": description})
+    if sub:
+        parts += [_property(s, "subproperty") for s in sub]
     return {"name": name, "part": parts}
 
 
@@ -57,9 +67,9 @@ def lookup(r: LookupResult) -> dict[str, Any]:
     if r.definition:
         out.append({"name": "definition", "valueString": r.definition})
     out.append({"name": "abstract", "valueBoolean": r.abstract})
-    out.extend(_designation(d) for d in r.designations)
-    out.extend(_property(p) for p in r.properties)
-    out.extend({"name": "used-supplement", "valueCanonical": u} for u in r.used_supplements)
+    out += [_designation(d) for d in r.designations]
+    out += [_property(p) for p in r.properties]
+    out += [{"name": "used-supplement", "valueCanonical": u} for u in r.used_supplements]
     return parameters(out)
 
 
