@@ -7,7 +7,7 @@ dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -63,13 +63,13 @@ class Params:
     def all(self, name: str) -> list[tuple[str, Any]]:
         return self._by_name.get(name, [])
 
-    def check(self, allowed: Iterable[str], operation: str) -> None:
+    def check(self, allowed: Collection[str], operation: str) -> None:
         """InvalidRequest naming the first parameter ``operation`` does not take."""
-        ok = set(allowed) | GENERAL
         for n, _, _ in self.items:
-            if n not in ok:
+            if n not in allowed and n not in GENERAL:
+                expected = ", ".join(sorted(set(allowed) - GENERAL))
                 raise InvalidRequest(
-                    f"Unknown parameter '{n}' for {operation}; expected one of: {', '.join(sorted(ok - GENERAL))}",
+                    f"Unknown parameter '{n}' for {operation}; expected one of: {expected}",
                     expression=n,
                 )
 
