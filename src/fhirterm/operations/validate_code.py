@@ -8,8 +8,6 @@ error; only a request that cannot be evaluated raises.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..errors import InvalidRequest
 from ..model import Coding
 from ..registry import Registry
@@ -18,7 +16,7 @@ from .supplements import canonical_of
 from .types import Issue, ValidateCodeRequest, ValidateCodeResult
 from .vs_validate import (
     VSValidateRequest,
-    code_system_value_set,
+    cs_facts,
     is_absolute,
     run,
 )
@@ -31,8 +29,7 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
     issues of every coding are reported. Raises InvalidRequest when nothing
     to validate is given or parameters disagree.
     """
-    given = [x for x in (req.code, req.coding, req.codeable_concept) if x is not None]
-    if req.codeable_concept is not None and len(given) > 1:
+    if req.codeable_concept is not None and (req.code is not None or req.coding is not None):
         raise InvalidRequest(
             "Send one of code, coding or codeableConcept, not several", expression="codeableConcept"
         )
@@ -41,7 +38,7 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
             f"code '{req.code}' and coding.code '{req.coding.code}' disagree; send one",
             expression="coding.code",
         )
-    if not given:
+    if req.code is None and req.coding is None and req.codeable_concept is None:
         raise InvalidRequest(M.NOTHING_TO_VALIDATE, expression="code")
     if req.codeable_concept is not None:
         if not req.codeable_concept:
@@ -56,7 +53,9 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
     else:
         mode, first = "code", Coding(req.url, req.code, req.version, req.display)
         codings = (first,)
-    issue_path = {"code": "", "coding": "Coding"}.get(mode, "CodeableConcept.coding[0]")
+    issue_path = (
+        "" if mode == "code" else "Coding" if mode == "coding" else "CodeableConcept.coding[0]"
+    )
     system_path = f"{issue_path}.system" if issue_path else "system"
     # Without url, the code system is the codings' (the first one known to the server).
     url = req.url or next(
@@ -110,13 +109,6 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
         )
         res.unknown_systems, res.unknown_is_cause = [cs.info.url], True
         return res
-    what: dict[str, Any]
-    if mode == "codeableConcept":
-        what = {"codeable_concept": codings}
-    elif mode == "coding":
-        what = {"coding": codings[0]}
-    else:
-        what = {"code": first.code, "system": cs.info.url, "system_version": first.version}
     vreq = VSValidateRequest(
         display=req.display,
         display_language=req.display_language,
@@ -126,9 +118,24 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
         rules=req.rules,
         languages=req.languages,
         use_supplements=req.use_supplements,
-        **what,
     )
-    return run(registry, code_system_value_set(cs), vreq, internal=True)
+    if mode == "codeableConcept":
+        vreq.codeable_concept = codings
+    elif mode == "coding":
+        vreq.coding = codings[0]
+    else:
+        vreq.code, vreq.system, vreq.system_version = first.code, cs.info.url, first.version
+    # The codings are the ones ``run`` would read from vreq (a code's system is the url the
+    # code system was found by: the registry files it under its own url), so they are handed
+    # over rather than built again.
+    same = mode != "code" or first.system == cs.info.url
+    return run(
+        registry,
+        cs_facts(registry, cs).value_set,
+        vreq,
+        internal=True,
+        read=(codings, mode) if same else None,
+    )
 
 
 def _failed(

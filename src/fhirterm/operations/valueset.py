@@ -23,6 +23,7 @@ from ..errors import (
     InvalidValueSet,
     NotFound,
     NotSupported,
+    TerminologyError,
     TooCostly,
     VersionMismatch,
 )
@@ -187,9 +188,78 @@ def compile_filter(cs: CodeSystemIndex, f: dict[str, Any], where: str) -> Filter
     return Filter(lambda c: bool(values.intersection(read(c))))
 
 
+def is_a(cs: CodeSystemIndex, ancestor: str, c: Concept) -> bool:
+    """True when ``c`` is ``ancestor`` or one of its descendants (``cs.subsumes(ancestor,
+    c.code)``).
+
+    The walk up starts from the concept's own parents, already decoded with it (they are
+    the hierarchy's: ``cs.parents_of(c.code)``), so a packed code system decodes one tree
+    record fewer per test; it stops at the first hit.
+    """
+    code = c.code
+    if code == ancestor:
+        return True
+    parents = c.parents
+    if ancestor in parents:
+        return True
+    seen: set[str] = set()
+    todo = list(parents)
+    parents_of = cs.parents_of
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        up = parents_of(p)
+        if ancestor in up:
+            return True
+        todo.extend(up)
+    return False
+
+
+FILTER_MEMO = "valueset.filters"  # key of the compiled filter memo in Registry.derived
+FILTER_MEMO_MAX = 4096
+
+
+def registry_filter(registry: Registry, cs: CodeSystemIndex, f: dict[str, Any]) -> Filter | None:
+    """The compose filter ``f`` compiled on ``cs``, a code system of ``registry``; None when
+    it cannot be compiled (a TerminologyError: an unknown operator, or code of an is-a).
+
+    Compiled once per registry, code system and (property, op, value), and remembered in
+    ``registry.derived``: a per-request registry (tx-resource, supplements) has its own,
+    and adding content empties it. Bounded (emptied when full). A regex filter is compiled
+    each time: its time budget runs from its first test.
+    """
+    prop, op, value = f.get("property"), f.get("op"), f.get("value")
+    if type(prop) is not str or type(op) is not str or type(value) is not str or op == "regex":
+        try:
+            return compile_filter(cs, f, "filter")
+        except TerminologyError:
+            return None
+    memo: dict[tuple[int, str, str, str], tuple[CodeSystemIndex, Filter | None]] | None = (
+        registry.derived.get(FILTER_MEMO)
+    )
+    if memo is None:
+        memo = registry.derived[FILTER_MEMO] = {}
+    # the entry holds ``cs`` itself, so its id is not reused while the entry lives
+    key = (id(cs), prop, op, value)
+    hit = memo.get(key)
+    if hit is not None and hit[0] is cs:
+        return hit[1]
+    compiled: Filter | None
+    try:
+        compiled = compile_filter(cs, f, "filter")
+    except TerminologyError:
+        compiled = None
+    if len(memo) >= FILTER_MEMO_MAX:
+        memo.clear()
+    memo[key] = (cs, compiled)
+    return compiled
+
+
 def _hierarchy_filter(cs: CodeSystemIndex, op: str, value: str) -> Filter:
     if op == "is-a":
-        return Filter(lambda c: cs.subsumes(value, c.code), lambda: [value, *cs.descendants(value)])
+        return Filter(lambda c: is_a(cs, value, c), lambda: [value, *cs.descendants(value)])
     if op == "descendent-of":
         return Filter(
             lambda c: c.code != value and cs.subsumes(value, c.code), lambda: cs.descendants(value)
@@ -450,8 +520,35 @@ def newest_first(
     return out
 
 
+IMPLICIT_MEMO = "valueset.implicit"  # key of the implicit value set memo in Registry.derived
+IMPLICIT_MEMO_MAX = 1024
+
+
+def registry_implicit(registry: Registry, url: str) -> dict[str, Any] | None:
+    """``implicit(url)``, built once per registry and url and remembered in
+    ``registry.derived`` (a per-request registry has its own; bounded: emptied when full).
+
+    The same resource is answered for the same url: like the registry's own resources, it
+    is read-only.
+    """
+    memo: dict[str, dict[str, Any]] | None = registry.derived.get(IMPLICIT_MEMO)
+    if memo is None:
+        memo = registry.derived[IMPLICIT_MEMO] = {}
+    vs = memo.get(url)
+    if vs is None:
+        vs = implicit(url)
+        if vs is not None:
+            if len(memo) >= IMPLICIT_MEMO_MAX:
+                memo.clear()
+            memo[url] = vs
+    return vs
+
+
 def implicit(url: str) -> dict[str, Any] | None:
-    """The ValueSet behind an implicit url (``{system}?fhir_vs[=isa/{code}]``), else None."""
+    """The ValueSet behind an implicit url (``{system}?fhir_vs[=isa/{code}]``), else None.
+
+    Raises NotSupported for a ``fhir_vs`` form other than these two.
+    """
     system, sep, query = url.partition("?")
     if not sep or not query.startswith("fhir_vs"):
         return None

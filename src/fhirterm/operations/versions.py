@@ -56,6 +56,8 @@ class VersionRules:
 
         Raises InvalidRequest when two different versions are forced or defaulted.
         """
+        if not (self.force or self.default or self.check):
+            return version or ""  # no rules (most requests): the version asked for
         forced = _single(self.force.get(url, ()), url, "force-system-version")
         if forced:
             return forced

@@ -15,7 +15,7 @@ the whole code system (``internal``): it reports no value set membership.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import (
     CircularValueSet,
@@ -30,14 +30,20 @@ from ..registry import Registry, _version_key
 from . import messages as M
 from . import supplements
 from .types import Issue, ValidateCodeResult
-from .valueset import compile_filter, implicit
+from .valueset import registry_filter, registry_implicit
 from .versions import VersionRules, more_detailed, present_versions
 
 HEADER_EXAMPLES = 5
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class VSValidateRequest:
+    """The parameters of one ValueSet $validate-code (built by the wire layer).
+
+    Read-only once built, by contract: it is not a frozen dataclass because building a
+    frozen one of these twenty fields costs about 5 µs, a tenth of a whole validation.
+    """
+
     url: str | None = None
     value_set: dict[str, Any] | None = None
     value_set_version: str | None = None
@@ -94,11 +100,48 @@ def cs_language(cs: CodeSystemIndex) -> str | None:
     return lang if isinstance(lang, str) else None
 
 
+@dataclass(frozen=True, slots=True)
+class CodeSystemFacts:
+    """What a validation asks of a code system's metadata, derived once (see ``cs_facts``)."""
+
+    cs: CodeSystemIndex
+    header_like: bool  # header_like(cs)
+    value_set: dict[str, Any]  # code_system_value_set(cs): read-only, shared
+
+
+FACTS_MEMO = "vs_validate.code_systems"  # key of the memo in Registry.derived
+FACTS_MEMO_MAX = 256
+
+
+def cs_facts(registry: Registry, cs: CodeSystemIndex) -> CodeSystemFacts:
+    """The facts of ``cs``, a code system of ``registry``.
+
+    A code system's metadata does not change after load, so they are derived once per
+    registry and code system, in ``registry.derived`` (a per-request registry has its own;
+    adding content empties it), instead of on every request. Bounded (emptied when full).
+    """
+    memo: dict[int, CodeSystemFacts] | None = registry.derived.get(FACTS_MEMO)
+    if memo is None:
+        memo = registry.derived[FACTS_MEMO] = {}
+    facts = memo.get(id(cs))
+    # the entry holds ``cs`` itself, so its id is not reused while the entry lives
+    if facts is None or facts.cs is not cs:
+        facts = CodeSystemFacts(cs, header_like(cs), code_system_value_set(cs))
+        if len(memo) >= FACTS_MEMO_MAX:
+            memo.clear()
+        memo[id(cs)] = facts
+    return facts
+
+
 # Displays
 
 
-@dataclass(frozen=True, slots=True)
-class Display:
+class Display(NamedTuple):
+    """One display (or designation) a code may be given with.
+
+    A NamedTuple rather than a frozen dataclass: a few are built per validation, and a
+    tuple is built several times faster."""
+
     value: str
     language: str | None
     # a display proper (the concept's display, or a designation whose use is a display):
@@ -120,8 +163,10 @@ DISPLAY_USES = {
 def language_list(value: str | None) -> tuple[str, ...]:
     """The tags of a displayLanguage, which may list several (``de,it``), weighted as in
     Accept-Language; those weighted 0 are left out."""
+    if not value:
+        return ()
     out: list[str] = []
-    for part in (value or "").split(","):
+    for part in value.split(","):
         tag, _, weight = part.partition(";")
         w = weight.strip().removeprefix("q").strip().removeprefix("=").strip()
         if tag.strip() and not (w and w.strip("0.") == ""):
@@ -168,8 +213,12 @@ class Displays:
         is_display: bool = True,
         status: str | None = None,
     ) -> None:
-        if value and not any(d.value == value and d.language == language for d in self.items):
-            self.items.append(Display(value, language, is_display, status))
+        if not value:
+            return
+        for d in self.items:
+            if d.value == value and d.language == language:
+                return
+        self.items.append(Display(value, language, is_display, status))
 
     def valid(self, langs: tuple[str, ...]) -> list[Display]:
         return [d for d in self.items if _lang_ok(d.language, langs)]
@@ -205,12 +254,15 @@ class Outcome:
     messages: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     unknown_codes: list[str] = field(default_factory=list)
+    errors: bool = False  # an issue of severity error or fatal was added
 
     def add(self, issue: Issue) -> bool:
         key = (issue.severity, issue.code, issue.text, issue.expression)
         if any((i.severity, i.code, i.text, i.expression) == key for i in self.issues):
             return False
         self.issues.append(issue)
+        if issue.severity in ("error", "fatal"):
+            self.errors = True
         return True
 
     def msg(self, text: str) -> None:
@@ -241,7 +293,7 @@ class Outcome:
         return True
 
     def has_errors(self) -> bool:
-        return any(i.severity in ("error", "fatal") for i in self.issues)
+        return self.errors
 
 
 @dataclass(slots=True)
@@ -269,8 +321,97 @@ def _ext(el: dict[str, Any], url: str) -> Any:
 STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
 
 
+class Plan:
+    """What a validation needs of one value set alone (not of the request, nor of the code
+    systems), each part derived on first use: see ``plan_of``."""
+
+    __slots__ = (
+        "_includes",
+        "_languages",
+        "_status",
+        "checked",
+        "compose",
+        "name",
+        "systems",
+        "vs",
+    )
+
+    def __init__(self, vs: dict[str, Any]) -> None:
+        compose = vs.get("compose")
+        if not isinstance(compose, dict):
+            raise InvalidRequest(
+                f"The value set '{vurl(vs)}' has no compose to evaluate", expression="compose"
+            )
+        self.vs = vs
+        self.compose = compose
+        self.name = vurl(vs)
+        # the compose imports no value set and passed Checker.prepare: nothing to prepare
+        self.checked = False
+        self._languages: tuple[str, ...] | None = None
+        self._includes: list[dict[str, Any]] | None = None
+        self._status: tuple[str | None] | None = None
+        # (system, version the include names, internal) -> the code system version found
+        # for it, and its status issue's status (Checker.status_of), when neither the coding
+        # nor a version rule names a version: the registry's content does not change
+        self.systems: dict[tuple[str, str, bool], tuple[CodeSystemIndex, str | None]] = {}
+
+    def languages(self) -> tuple[str, ...]:
+        """``vs_languages(vs)``."""
+        if self._languages is None:
+            self._languages = vs_languages(self.vs)
+        return self._languages
+
+    def includes(self) -> list[dict[str, Any]]:
+        """The includes in the order they are tried: compose order, except that includes of
+        several versions of one code system are tried newest first (a code in both is the
+        newer version's)."""
+        if self._includes is None:
+            self._includes = _ordered_includes(self.compose)
+        return self._includes
+
+    def status(self) -> str | None:
+        """The value set's own status when it is withdrawn, deprecated or retired."""
+        if self._status is None:
+            std = _ext(self.vs, STANDARDS_STATUS)
+            status = std if std in ("deprecated", "withdrawn") else None
+            if status is None and self.vs.get("status") == "retired":
+                status = "retired"
+            self._status = (status,)
+        return self._status[0]
+
+
+PLAN_MEMO = "vs_validate.plans"  # key of the memo in Registry.derived
+PLAN_MEMO_MAX = 256
+
+
+def plan_of(registry: Registry, vs: dict[str, Any], remember: bool = True) -> Plan:
+    """The plan of ``vs``; InvalidRequest when it has no compose.
+
+    With ``remember`` (a value set that outlives the request: the registry's, an implicit
+    one), the plan is kept in ``registry.derived`` (a per-request registry has its own;
+    adding content empties it) and used again, by identity of the resource: resources are
+    read-only. Bounded (emptied when full). A value set sent in the request is not kept.
+    """
+    if not remember:
+        return Plan(vs)
+    memo: dict[int, Plan] | None = registry.derived.get(PLAN_MEMO)
+    if memo is None:
+        memo = registry.derived[PLAN_MEMO] = {}
+    plan = memo.get(id(vs))
+    # the entry holds ``vs`` itself, so its id is not reused while the entry lives
+    if plan is None or plan.vs is not vs:
+        plan = Plan(vs)
+        if len(memo) >= PLAN_MEMO_MAX:
+            memo.clear()
+        memo[id(vs)] = plan
+    return plan
+
+
 class Checker:
-    """One value set prepared for validation (its imports prepared too)."""
+    """One value set prepared for validation (its imports prepared too).
+
+    ``remember``: the value set outlives the request (see ``plan_of``).
+    """
 
     def __init__(
         self,
@@ -279,33 +420,45 @@ class Checker:
         req: VSValidateRequest,
         internal: bool = False,
         stack: tuple[str, ...] = (),
+        remember: bool = False,
     ) -> None:
         self.registry = registry
         self.vs = vs
         self.req = req
         self.internal = internal
-        self.stack = (*stack, vurl(vs))
+        self.remember = remember
+        self.plan = plan = plan_of(registry, vs, remember)
+        self.stack = (*stack, plan.name)
         self.others: dict[str, Checker] = {}
-        compose = vs.get("compose")
-        if not isinstance(compose, dict):
-            raise InvalidRequest(
-                f"The value set '{vurl(vs)}' has no compose to evaluate", expression="compose"
-            )
-        self.compose = compose
-        self.langs = language_list(req.display_language) or req.languages or vs_languages(vs)
+        self.compose = plan.compose
+        self.langs = language_list(req.display_language) or req.languages or plan.languages()
 
     # preparation
 
     def prepare(self) -> None:
+        """Prepare the imported value sets; InvalidRequest for a malformed compose,
+        InvalidValueSet for a filter without a value, PrepareError for an unknown import."""
+        if self.plan.checked:
+            return
+        imports = False
         for kind in ("include", "exclude"):
-            for i, inc in enumerate(self.compose.get(kind, []) or []):
+            parts = self.compose.get(kind)
+            if not parts:
+                continue
+            for i, inc in enumerate(parts):
                 if not isinstance(inc, dict):
                     raise InvalidRequest(
                         f"compose.{kind}[{i}] must be an object", expression=f"compose.{kind}"
                     )
-                for ref in inc.get("valueSet", []) or []:
-                    self._prepare_import(ref)
-                for j, f in enumerate(inc.get("filter", []) or []):
+                refs = inc.get("valueSet")
+                if refs:
+                    imports = True
+                    for ref in refs:
+                        self._prepare_import(ref)
+                filters = inc.get("filter")
+                if not filters:
+                    continue
+                for j, f in enumerate(filters):
                     if f.get("value") in (None, ""):
                         raise InvalidValueSet(
                             M.FILTER_NO_VALUE.format(
@@ -313,6 +466,8 @@ class Checker:
                             ),
                             expression=f"ValueSet.compose.{kind}[{i}].filter[{j}]",
                         )
+        # without imports, what was checked is the compose alone: the same the next time
+        self.plan.checked = not imports
 
     def _prepare_import(self, ref: str) -> None:
         if ref in self.others:
@@ -334,7 +489,7 @@ class Checker:
             raise CircularValueSet(
                 M.VS_CIRCULAR.format(url=vurl(target), path=", ".join(self.stack))
             )
-        checker = Checker(self.registry, target, self.req, stack=self.stack)
+        checker = Checker(self.registry, target, self.req, stack=self.stack, remember=self.remember)
         checker.prepare()
         self.others[ref] = checker
 
@@ -346,7 +501,9 @@ class Checker:
             return None
         url, _, version = ref.partition("|")
         version = version or self.req.vs_defaults.get(url, "")
-        return implicit(url) or self.registry.canonical("ValueSet", url, version or None)
+        return registry_implicit(self.registry, url) or self.registry.canonical(
+            "ValueSet", url, version or None
+        )
 
     # code systems and versions
 
@@ -458,54 +615,53 @@ class Checker:
                 )
             )
 
-    def status_check(self, cs: CodeSystemIndex, out: Outcome) -> None:
-        extra = cs.info.extra
-        name = f"{cs.info.url}|{cs.info.version}" if cs.info.version else cs.info.url
-        std = _ext(extra, STANDARDS_STATUS)
-        vs_std = _ext(self.vs, STANDARDS_STATUS)
+    def status_of(self, cs: CodeSystemIndex) -> str | None:
+        """The status to report the code system under (``status_check``), if any."""
+        info = cs.info
+        std = _ext(info.extra, STANDARDS_STATUS)
         if std in ("deprecated", "withdrawn"):
-            mid, text = (
-                f"MSG_{std.upper()}",
-                M.STATUS_REF.format(status=std, type="CodeSystem", url=name),
-            )
-        elif cs.info.status == "retired":
-            mid, text = (
-                "MSG_RETIRED",
-                M.STATUS_REF.format(status="retired", type="CodeSystem", url=name),
-            )
-        elif cs.info.experimental and not self.vs.get("experimental") and not self.internal:
-            mid, text = (
-                "MSG_EXPERIMENTAL",
-                M.STATUS_REF.format(status="experimental", type="CodeSystem", url=name),
-            )
-        elif (
-            (cs.info.status == "draft" or std == "draft")
-            and not (self.vs.get("status") == "draft" or vs_std == "draft")
+            return str(std)
+        if info.status == "retired":
+            return "retired"
+        if info.experimental and not self.vs.get("experimental") and not self.internal:
+            return "experimental"
+        if (
+            (info.status == "draft" or std == "draft")
+            and not (self.vs.get("status") == "draft" or _ext(self.vs, STANDARDS_STATUS) == "draft")
             and not self.internal
         ):
-            mid, text = (
-                "MSG_DRAFT",
-                M.STATUS_REF.format(status="draft", type="CodeSystem", url=name),
+            return "draft"
+        return None
+
+    def status_check(self, cs: CodeSystemIndex, out: Outcome, status: str | None = "") -> None:
+        """An information issue when the code system is deprecated, withdrawn, retired,
+        or (for a value set that is not) experimental or draft; ``status``: ``status_of(cs)``
+        when the caller has it."""
+        if status == "":
+            status = self.status_of(cs)
+        if status is None:
+            return  # the common case: nothing to say
+        info = cs.info
+        name = f"{info.url}|{info.version}" if info.version else info.url
+        text = M.STATUS_REF.format(status=status, type="CodeSystem", url=name)
+        out.add(
+            Issue(
+                "information", "business-rule", text, "status-check", None, f"MSG_{status.upper()}"
             )
-        else:
-            return
-        out.add(Issue("information", "business-rule", text, "status-check", None, mid))
+        )
 
     def vs_status_check(self, out: Outcome) -> None:
         """Information issues for this value set, and those it imports, when withdrawn,
         deprecated or retired."""
         if self.internal:
             return
-        std = _ext(self.vs, STANDARDS_STATUS)
-        status = std if std in ("deprecated", "withdrawn") else None
-        if status is None and self.vs.get("status") == "retired":
-            status = "retired"
+        status = self.plan.status()
         if status is not None:
             out.add(
                 Issue(
                     "information",
                     "business-rule",
-                    M.STATUS_REF.format(status=status, type="ValueSet", url=vurl(self.vs)),
+                    M.STATUS_REF.format(status=status, type="ValueSet", url=self.plan.name),
                     "status-check",
                     None,
                     f"MSG_{status.upper()}",
@@ -542,15 +698,26 @@ class Checker:
             out.extend(s for s in ch.include_systems() if s not in out)
         return out
 
-    def _in_include(self, cs: CodeSystemIndex, inc: dict[str, Any], code: str) -> Concept | None:
-        c = cs.get(code)
+    def _in_include(
+        self, cs: CodeSystemIndex, inc: dict[str, Any], code: str, c: Concept | None = None
+    ) -> Concept | None:
+        """The concept when ``code`` is in the include (or exclude) ``inc`` of ``cs``, else
+        None; ``c`` is the concept of ``code`` when the caller has it already.
+
+        A filter that cannot be compiled or evaluated (an unknown code in an is-a, a regex
+        that takes too long) admits nothing."""
         if c is None:
-            return None
+            c = cs.get(code)
+            if c is None:
+                return None
         if "concept" in inc and not any(x.get("code") == c.code for x in inc["concept"]):
             return None
-        for i, f in enumerate(inc.get("filter", []) or []):
+        for f in inc.get("filter", []) or []:
+            compiled = registry_filter(self.registry, cs, f)
+            if compiled is None:
+                return None
             try:
-                if not compile_filter(cs, f, f"filter[{i}]").test(c):
+                if not compiled.test(c):
                     return None
             except TerminologyError:
                 return None
@@ -618,8 +785,13 @@ class Checker:
         # is the version's whose display it is (else the first version that has the code)
         several = (
             display is not None
+            and len(incs) > 1
             and sum(1 for i in incs if i.get("system") == system and i.get("version")) > 1
         )
+        # Each include's findings are kept apart, to report only the first miss (or to drop
+        # them: membership only). With one include there is nothing to choose between: it
+        # writes to ``out`` directly, which gives the same outcome without a merge.
+        apart = len(incs) > 1 or self.req.membership_only
         fallback: tuple[Outcome, Found] | None = None
         miss_found: Found | None = None
         for inc in incs:
@@ -629,9 +801,28 @@ class Checker:
             if not inc_system:
                 result = True
             elif inc_system == system:
-                out = Outcome(unknown=list(outer.unknown), unknown_codes=list(outer.unknown_codes))
-                v = self.determine_version(path, system, inc.get("version") or "", version, out)
-                cs = self.find_cs(system, v, out, path)
+                if apart:
+                    out = Outcome(
+                        unknown=list(outer.unknown), unknown_codes=list(outer.unknown_codes)
+                    )
+                inc_version = inc.get("version") or ""
+                cs: CodeSystemIndex | None
+                known = (
+                    self.plan.systems.get((system, inc_version, self.internal))
+                    if not version and not self.req.rules
+                    else None
+                )
+                if known is not None:
+                    # found before: determine_version and find_cs would find it again, and
+                    # say nothing (no version in the coding, no rules)
+                    cs, cs_status = known
+                else:
+                    v = self.determine_version(path, system, inc_version, version, out)
+                    cs = self.find_cs(system, v, out, path)
+                    cs_status = ""
+                    if cs is not None and not version and not self.req.rules:
+                        cs_status = self.status_of(cs)
+                        self.plan.systems[(system, inc_version, self.internal)] = (cs, cs_status)
                 if cs is None:
                     if self.req.membership_only:
                         return False
@@ -639,9 +830,10 @@ class Checker:
                         self._unknown_system(path, system, out)
                     else:
                         self._unknown_version(path, system, v, out)
-                    outer.merge(out)
+                    if out is not outer:
+                        outer.merge(out)
                     return None
-                self.status_check(cs, out)
+                self.status_check(cs, out, cs_status)
                 f.version = cs.info.version or ""
                 f.content = cs.info.content
                 f.cs = cs
@@ -719,24 +911,8 @@ class Checker:
         return [i for i in incs if i.get("system") != system or not i.get("version") or i in pinned]
 
     def _includes(self) -> list[dict[str, Any]]:
-        """The includes in compose order, except that includes of several versions of one
-        code system are tried newest first (a code in both is the newer version's)."""
-        incs = [i for i in self.compose.get("include", []) or [] if isinstance(i, dict)]
-        out = list(incs)
-        by_system: dict[str, list[int]] = {}
-        for n, inc in enumerate(incs):
-            if inc.get("system") and inc.get("version"):
-                by_system.setdefault(inc["system"], []).append(n)
-        for positions in by_system.values():
-            if len(positions) > 1:
-                ordered = sorted(
-                    (incs[n] for n in positions),
-                    key=lambda i: _version_key(str(i["version"])),
-                    reverse=True,
-                )
-                for n, inc in zip(positions, ordered, strict=True):
-                    out[n] = inc
-        return out
+        """The includes in the order they are tried (``Plan.includes``)."""
+        return self.plan.includes()
 
     def _exclude_inactive(self) -> bool:
         return self.compose.get("inactive") is False
@@ -780,7 +956,7 @@ class Checker:
                 return False
         else:
             listed = None
-        if inc.get("filter") and self._in_include(cs, inc, code) is None:
+        if inc.get("filter") and self._in_include(cs, inc, code, c) is None:
             return False
         list_displays(found.displays, cs, c)
         if listed is not None and listed.get("display"):
@@ -846,6 +1022,29 @@ class Checker:
         return True
 
 
+def _ordered_includes(compose: dict[str, Any]) -> list[dict[str, Any]]:
+    """The includes in compose order, except that includes of several versions of one
+    code system are tried newest first (a code in both is the newer version's)."""
+    incs = [i for i in compose.get("include", []) or [] if isinstance(i, dict)]
+    if len(incs) < 2:
+        return incs  # nothing to reorder (the implicit value sets: one include)
+    out = list(incs)
+    by_system: dict[str, list[int]] = {}
+    for n, inc in enumerate(incs):
+        if inc.get("system") and inc.get("version"):
+            by_system.setdefault(inc["system"], []).append(n)
+    for positions in by_system.values():
+        if len(positions) > 1:
+            ordered = sorted(
+                (incs[n] for n in positions),
+                key=lambda i: _version_key(str(i["version"])),
+                reverse=True,
+            )
+            for n, inc in zip(positions, ordered, strict=True):
+                out[n] = inc
+    return out
+
+
 def _has_display(ds: Displays, display: str) -> bool:
     return any(d.value.casefold() == display.casefold() for d in ds.items)
 
@@ -905,21 +1104,26 @@ def _header_warning(cs: CodeSystemIndex, c: Concept) -> str:
     )
 
 
+def _coding_text(system: str, c: Coding) -> str:
+    """A coding as messages quote it: ``system|version#code ('display')``."""
+    text = f"{system}|{c.version}#{c.code}" if c.version else f"{system}#{c.code}"
+    return text + f" ('{c.display}')" if c.display else text
+
+
 def validate_codings(
     checker: Checker, codings: tuple[Coding, ...], mode: str, abstract_ok: bool, infer: bool
 ) -> ValidateCodeResult:
     """Check the codings (one for code and coding, any number for codeableConcept)."""
     req = checker.req
-    issue_path = {"code": "", "coding": "Coding"}.get(mode, "CodeableConcept")
+    issue_path = "" if mode == "code" else "Coding" if mode == "coding" else "CodeableConcept"
     out = Outcome()
     checker.vs_status_check(out)
-    vs_name = vurl(checker.vs)
     langs = checker.langs
     ok: bool | None = False
     psys = pcode = pver = pdisp = None
     tsys = tcode = tver = None
-    inactive = Found()
-    codelist: list[str] = []
+    inactive: Found | None = None  # the finding of the last coding inactive or with a status
+    given: list[tuple[str, Coding]] = []  # (system, coding) of each coding checked
     seen_unknown: list[str] = []
     extra_version: str | None = None
     normal_form: str | None = None
@@ -942,16 +1146,13 @@ def validate_codings(
         ws = found.implied_system or c.system or ""
         if not tcode or v is True:
             tsys, tcode, tver = c.system, c.code, c.version
-        cc = f"{ws}|{c.version}#{c.code}" if c.version else f"{ws}#{c.code}"
-        if c.display:
-            cc += f" ('{c.display}')"
-        codelist.append(f"'{cc}'")
+        given.append((ws, c))
         if v is False and not checker.internal and mode == "codeableConcept":
             out.add(
                 Issue(
                     "information",
                     "code-invalid",
-                    M.NOT_IN_VS.format(codes=f"'{cc}'", vs=vs_name),
+                    M.NOT_IN_VS.format(codes=f"'{_coding_text(ws, c)}'", vs=vurl(checker.vs)),
                     "this-code-not-in-vs",
                     f"{issue_path}.coding[{i}].code",
                     "None_of_the_provided_codes_are_in_the_value_set_one",
@@ -974,7 +1175,7 @@ def validate_codings(
                 normal_form = found.normal_form
                 pver = found.version or None
                 pdisp = found.displays.preferred(langs)
-            if cs is not None and header_like(cs):
+            if cs is not None and cs_facts(checker.registry, cs).header_like:
                 concept = cs.get(c.code or "")
                 if concept is not None and concept.abstract and abstract_ok:
                     m = _header_warning(cs, concept)
@@ -1061,18 +1262,19 @@ def validate_codings(
                         extra_version = prov.info.version
     if ok is False and not checker.internal:
         if mode == "codeableConcept":
-            mid, m = "TX_GENERAL_CC_ERROR_MESSAGE", M.CC_NOT_IN_VS.format(vs=vs_name)
+            mid, m = "TX_GENERAL_CC_ERROR_MESSAGE", M.CC_NOT_IN_VS.format(vs=vurl(checker.vs))
             p: str | None = None
         else:
             mid = "None_of_the_provided_codes_are_in_the_value_set_one"
-            m = M.NOT_IN_VS.format(codes=", ".join(codelist), vs=vs_name)
+            codes = ", ".join(f"'{_coding_text(ws, c)}'" for ws, c in given)
+            m = M.NOT_IN_VS.format(codes=codes, vs=vurl(checker.vs))
             p = _path(issue_path, "code")
         if out.add(Issue("error", "code-invalid", m, "not-in-vs", p, mid)):
             out.msg(m)
     res = ValidateCodeResult(ok is True and not out.has_errors())
     if psys:
         res.system = psys
-    elif ok is True and inactive.implied_system:
+    elif ok is True and inactive is not None and inactive.implied_system:
         res.system = inactive.implied_system
     elif tsys and mode != "codeableConcept":
         res.system = tsys
@@ -1090,45 +1292,43 @@ def validate_codings(
         res.version = extra_version
     if pdisp and (pcode or (tcode and mode != "codeableConcept")):
         res.display = pdisp
-    for f in [inactive]:
-        if f.inactive:
-            res.inactive = True
-            if f.status and f.status != "inactive":
-                res.status = f.status
-            st = (
-                "inactive" if not f.status or f.status == "inactive" else f"{f.status} and inactive"
+    f = inactive
+    if f is not None and f.inactive:
+        res.inactive = True
+        if f.status and f.status != "inactive":
+            res.status = f.status
+        st = "inactive" if not f.status or f.status == "inactive" else f"{f.status} and inactive"
+        m = M.INACTIVE_FOUND.format(status=st, code=tcode)
+        out.msg(m)
+        out.add(
+            Issue(
+                "warning",
+                "business-rule",
+                m,
+                "code-comment",
+                f.inactive_path or None,
+                "INACTIVE_CONCEPT_FOUND",
             )
-            m = M.INACTIVE_FOUND.format(status=st, code=tcode)
-            out.msg(m)
-            out.add(
-                Issue(
-                    "warning",
-                    "business-rule",
-                    m,
-                    "code-comment",
-                    f.inactive_path or None,
-                    "INACTIVE_CONCEPT_FOUND",
-                )
+        )
+    elif f is not None and f.status and f.status.lower() == "deprecated":
+        res.status = "deprecated"
+        m = M.DEPRECATED_FOUND.format(code=tcode)
+        out.msg(m)
+        out.add(
+            Issue(
+                "warning",
+                "business-rule",
+                m,
+                "code-comment",
+                _path(f.inactive_path, "code"),
+                "DEPRECATED_CONCEPT_FOUND",
             )
-        elif f.status and f.status.lower() == "deprecated":
-            res.status = "deprecated"
-            m = M.DEPRECATED_FOUND.format(code=tcode)
-            out.msg(m)
-            out.add(
-                Issue(
-                    "warning",
-                    "business-rule",
-                    m,
-                    "code-comment",
-                    _path(f.inactive_path, "code"),
-                    "DEPRECATED_CONCEPT_FOUND",
-                )
-            )
+        )
     for iss in out.issues:
         if iss.severity == "error":
             out.msg(iss.text)
     res.normalized_code = normal_form
-    res.message = "; ".join(sorted(out.messages)) or None
+    res.message = "; ".join(sorted(out.messages)) if out.messages else None
     res.issues = out.issues
     if mode == "codeableConcept":
         res.codeable_concept = codings
@@ -1141,6 +1341,10 @@ def check_display(
 ) -> None:
     langs = checker.langs
     display = c.display or ""
+    # the common case, a right display given exactly: a current one, valid in the languages
+    for d in ds.items:
+        if d.value == display and not d.status and (not langs or _lang_ok(d.language, langs)):
+            return
     valid = ds.valid(langs)
     matched = [d for d in valid if d.value.casefold() == display.casefold()]
     if matched:
@@ -1209,7 +1413,7 @@ def resolve_value_set(registry: Registry, req: VSValidateRequest) -> dict[str, A
         )
     url, _, pinned = req.url.partition("|")
     version = req.value_set_version or pinned or req.vs_defaults.get(url) or None
-    vs = implicit(url) or registry.canonical("ValueSet", url, version)
+    vs = registry_implicit(registry, url) or registry.canonical("ValueSet", url, version)
     if vs is None:
         name = f"{url}|{version}" if version else url
         raise NotFound(M.UNKNOWN_VS.format(url=name))
@@ -1235,9 +1439,19 @@ def _codings(req: VSValidateRequest) -> tuple[tuple[Coding, ...], str]:
 
 
 def run(
-    registry: Registry, vs: dict[str, Any], req: VSValidateRequest, internal: bool = False
+    registry: Registry,
+    vs: dict[str, Any],
+    req: VSValidateRequest,
+    internal: bool = False,
+    read: tuple[tuple[Coding, ...], str] | None = None,
 ) -> ValidateCodeResult:
-    codings, mode = _codings(req)
+    """Validate the request's code, coding or codeable concept against ``vs``; ``internal``:
+    ``vs`` is the implicit value set of a code system (CodeSystem $validate-code).
+
+    ``read`` is (codings, mode) as ``_codings(req)`` reads them, when the caller has them
+    already.
+    """
+    codings, mode = read if read is not None else _codings(req)
     if mode == "codeableConcept" and not codings:
         raise InvalidRequest(
             "codeableConcept has no coding to validate", expression="codeableConcept"
@@ -1245,8 +1459,12 @@ def run(
     infer = req.infer_system or (mode == "code" and not codings[0].system)
     # the value set's supplements (extension) and the request's: their designations count
     # as displays; one that is not known makes the request fail (NotFound)
-    registry, _used = supplements.apply(registry, supplements.requested(vs, req.use_supplements))
-    checker = Checker(registry, vs, req, internal)
+    if req.use_supplements or "extension" in vs:  # else there is none to apply
+        registry, _used = supplements.apply(
+            registry, supplements.requested(vs, req.use_supplements)
+        )
+    # a value set sent in the request lives as long as the request: its plan is not kept
+    checker = Checker(registry, vs, req, internal, remember=vs is not req.value_set)
     try:
         checker.prepare()
     except PrepareError as e:
@@ -1267,9 +1485,8 @@ def validate_vs_code(registry: Registry, req: VSValidateRequest) -> ValidateCode
     Raises InvalidRequest when there is nothing to validate or no value set,
     NotFound for an unknown value set.
     """
-    given = sum(x is not None for x in (req.code, req.coding, req.codeable_concept))
     vs = resolve_value_set(registry, req)
-    if given == 0:
+    if req.code is None and req.coding is None and req.codeable_concept is None:
         raise InvalidRequest(M.NOTHING_TO_VALIDATE, expression="code")
     return run(registry, vs, req)
 

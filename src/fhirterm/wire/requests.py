@@ -14,9 +14,11 @@ from ..operations.translate import TranslateRequest
 from ..operations.types import LookupRequest, ValidateCodeRequest
 from ..operations.versions import VersionRules
 from ..operations.vs_validate import VSValidateRequest
-from .params import Params, from_parameters
+from .params import GENERAL, Params, from_parameters
 
 VERSION_RULES = ("system-version", "check-system-version", "force-system-version")
+# the rules of a request that sends none of VERSION_RULES (shared: VersionRules is read-only)
+NO_RULES = VersionRules()
 
 
 def _pinned(
@@ -94,6 +96,8 @@ CS_VALIDATE = (
     "activeOnly",
     "useSupplement",
 )
+# the names CodeSystem $validate-code takes, with the general ones (_format...), as a set
+CS_VALIDATE_NAMES = frozenset(CS_VALIDATE) | GENERAL
 
 
 def lookup_request(p: Params) -> LookupRequest:
@@ -121,9 +125,18 @@ def cs_validate_request(
     ``system``/``systemVersion`` are accepted as aliases of ``url``/``version``
     (clients mix the ValueSet names in).
     """
-    p.check(CS_VALIDATE, "CodeSystem/$validate-code")
-    url = p.text("url") or p.text("system")
-    version = p.text("version") or p.text("systemVersion")
+    # A request sends a few of these names: only those present are read (an absent one is
+    # its default), in the order they always were, so the first bad one is still the one
+    # reported. Params.check (which names the first unknown one) only when there is one.
+    has = p.names()
+    if not has <= CS_VALIDATE_NAMES:
+        p.check(CS_VALIDATE, "CodeSystem/$validate-code")
+    url = (p.text("url") if "url" in has else None) or (
+        p.text("system") if "system" in has else None
+    )
+    version = (p.text("version") if "version" in has else None) or (
+        p.text("systemVersion") if "systemVersion" in has else None
+    )
     if fixed_url is not None:
         if url and url != fixed_url:
             raise InvalidRequest(
@@ -134,19 +147,25 @@ def cs_validate_request(
         version = version or fixed_version
     return ValidateCodeRequest(
         url=url,
-        code=p.text("code"),
+        code=p.text("code") if "code" in has else None,
         version=version,
-        display=p.text("display"),
-        coding=p.coding("coding"),
-        codeable_concept=p.codeable_concept("codeableConcept"),
-        display_language=display_language(p),
+        display=p.text("display") if "display" in has else None,
+        coding=p.coding("coding") if "coding" in has else None,
+        codeable_concept=(
+            p.codeable_concept("codeableConcept") if "codeableConcept" in has else None
+        ),
+        display_language=display_language(p) if "displayLanguage" in has else None,
         system_fixed=fixed_url is not None,
-        abstract=p.flag("abstract") is not False,
-        lenient_display=bool(p.flag("lenient-display-validation")),
-        active_only=bool(p.flag("activeOnly")),
-        rules=version_rules(p),
+        abstract=p.flag("abstract") is not False if "abstract" in has else True,
+        lenient_display=(
+            bool(p.flag("lenient-display-validation"))
+            if "lenient-display-validation" in has
+            else False
+        ),
+        active_only=bool(p.flag("activeOnly")) if "activeOnly" in has else False,
+        rules=version_rules(p) if not has.isdisjoint(VERSION_RULES) else NO_RULES,
         languages=languages(accept_language),
-        use_supplements=p.texts("useSupplement"),
+        use_supplements=p.texts("useSupplement") if "useSupplement" in has else (),
     )
 
 
@@ -199,6 +218,8 @@ VS_VALIDATE = (
     "default-valueset-version",
     "useSupplement",
 )
+# the names ValueSet $validate-code takes, with the general ones (_format...), as a set
+VS_VALIDATE_NAMES = frozenset(VS_VALIDATE) | GENERAL
 SUBSUMES = ("codeA", "codeB", "system", "version", "codingA", "codingB")
 
 
@@ -263,34 +284,53 @@ def vs_validate_request(
     p: Params, fixed: tuple[str, str | None] | None = None, accept_language: str | None = None
 ) -> VSValidateRequest:
     """ValueSet/$validate-code parameters; ``fixed`` (url, version) at instance level."""
-    p.check(VS_VALIDATE, "ValueSet/$validate-code")
-    url, version = p.text("url"), p.text("valueSetVersion")
+    # A request sends a few of these twenty names: only those present are read (an absent
+    # one is its default), in the order they always were, so the first bad one is still the
+    # one reported. Params.check (which names the first unknown one) only when there is one.
+    has = p.names()
+    if not has <= VS_VALIDATE_NAMES:
+        p.check(VS_VALIDATE, "ValueSet/$validate-code")
+    url = p.text("url") if "url" in has else None
+    version = p.text("valueSetVersion") if "valueSetVersion" in has else None
     url, version = _pinned(url, version, fixed, "value set", "url")
-    if p.all("context"):
+    if "context" in has and p.all("context"):
         raise InvalidRequest(
             "Parameter 'context' is not supported by this server", expression="context"
         )
     return VSValidateRequest(
         url=url,
-        value_set=_resource(p, "valueSet", "ValueSet"),
+        value_set=_resource(p, "valueSet", "ValueSet") if "valueSet" in has else None,
         value_set_version=version,
-        code=p.text("code"),
-        system=p.text("system"),
-        system_version=p.text("systemVersion") or p.text("version"),
-        display=p.text("display"),
-        coding=p.coding("coding"),
-        codeable_concept=p.codeable_concept("codeableConcept"),
-        display_language=display_language(p),
-        abstract=p.flag("abstract") is not False,
-        infer_system=bool(p.flag("inferSystem")),
-        membership_only=bool(p.flag("valueset-membership-only")),
-        lenient_display=bool(p.flag("lenient-display-validation")),
-        active_only=bool(p.flag("activeOnly")),
-        rules=version_rules(p),
+        code=p.text("code") if "code" in has else None,
+        system=p.text("system") if "system" in has else None,
+        system_version=(p.text("systemVersion") if "systemVersion" in has else None)
+        or (p.text("version") if "version" in has else None),
+        display=p.text("display") if "display" in has else None,
+        coding=p.coding("coding") if "coding" in has else None,
+        codeable_concept=(
+            p.codeable_concept("codeableConcept") if "codeableConcept" in has else None
+        ),
+        display_language=display_language(p) if "displayLanguage" in has else None,
+        abstract=p.flag("abstract") is not False if "abstract" in has else True,
+        infer_system=bool(p.flag("inferSystem")) if "inferSystem" in has else False,
+        membership_only=(
+            bool(p.flag("valueset-membership-only")) if "valueset-membership-only" in has else False
+        ),
+        lenient_display=(
+            bool(p.flag("lenient-display-validation"))
+            if "lenient-display-validation" in has
+            else False
+        ),
+        active_only=bool(p.flag("activeOnly")) if "activeOnly" in has else False,
+        rules=version_rules(p) if not has.isdisjoint(VERSION_RULES) else NO_RULES,
         languages=languages(accept_language),
-        text=_cc_text(p),
-        vs_defaults=canonical_versions(p, "default-valueset-version"),
-        use_supplements=p.texts("useSupplement"),
+        text=_cc_text(p) if "codeableConcept" in has else None,
+        vs_defaults=(
+            canonical_versions(p, "default-valueset-version")
+            if "default-valueset-version" in has
+            else {}
+        ),
+        use_supplements=p.texts("useSupplement") if "useSupplement" in has else (),
     )
 
 
