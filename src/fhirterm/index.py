@@ -200,6 +200,28 @@ class CodeSystemIndex:
             memo[code] = found
         return found
 
+    def has_ancestor(self, ancestor: str, parents: Iterable[str]) -> bool:
+        """Is ``ancestor`` one of ``parents`` or an ancestor of one? Stops at the first hit.
+
+        Taking the parents (not a code) lets a caller that holds a decoded concept start
+        from its ``parents`` without reading them again.
+        """
+        f = getattr(self.concepts, "has_ancestor", None)
+        if f is not None:
+            return bool(f(ancestor, parents))
+        todo = list(parents)
+        seen: set[str] = set()
+        while todo:
+            p = todo.pop()
+            if p == ancestor:
+                return True
+            if p not in seen:
+                seen.add(p)
+                todo.extend(self.parents_of(p))
+        return False
+
     def subsumes(self, ancestor: str, code: str) -> bool:
         """True when ``ancestor`` is ``code`` or one of its ancestors (is-a)."""
-        return ancestor == code or any(a == ancestor for a in self.ancestors(code))
+        return ancestor == code or (
+            code in self.concepts and self.has_ancestor(ancestor, self.parents_of(code))
+        )

@@ -102,20 +102,24 @@ class PackedConcepts(MutableMapping[str, Concept]):
     def __init__(
         self,
         codes: list[str],
-        offsets: memoryview,
-        blob: memoryview | bytes,
-        display_offsets: memoryview,
-        displays: memoryview | bytes,
-        tree_offsets: memoryview,
-        trees: memoryview | bytes,
+        buf: mmap.mmap | bytes,
+        offsets: tuple[memoryview, int],
+        display_offsets: tuple[memoryview, int],
+        tree_offsets: tuple[memoryview, int],
         flags: memoryview | bytes,
     ) -> None:
+        """``buf`` holds the sections; each ``(offsets, base)`` gives a section's item
+        boundaries (uint64, relative) and where the section starts in ``buf``.
+
+        Items are sliced from ``buf`` itself: slicing an mmap or bytes gives bytes in
+        one copy, where a memoryview slice needs a second one to decode.
+        """
         self._codes = codes
         self._pos = {c: i for i, c in enumerate(codes)}
-        self._offsets = offsets
-        self._blob = blob
-        self._doff, self._displays = display_offsets, displays
-        self._toff, self._trees = tree_offsets, trees
+        self._buf = buf
+        self._offsets, self._rbase = offsets
+        self._doff, self._dbase = display_offsets
+        self._toff, self._tbase = tree_offsets
         self._flags = flags
         self._extra: dict[str, Concept] = {}
         self._recent: dict[str, Concept] = {}
@@ -131,7 +135,8 @@ class PackedConcepts(MutableMapping[str, Concept]):
         i = self._pos.get(code)
         if i is None or self._flags[i] & 4:
             return None
-        return bytes(self._displays[self._doff[i] : self._doff[i + 1]]).decode()
+        b = self._dbase
+        return self._buf[b + self._doff[i] : b + self._doff[i + 1]].decode()
 
     def rows(self, codes: Iterable[str]) -> list[tuple[str, str | None, bool]]:
         """(code, display, abstract) of each known code in ``codes``, in order.
@@ -141,7 +146,7 @@ class PackedConcepts(MutableMapping[str, Concept]):
         """
         out: list[tuple[str, str | None, bool]] = []
         pos, extra, flags = self._pos, self._extra, self._flags
-        doff, displays = self._doff, self._displays
+        doff, buf, b = self._doff, self._buf, self._dbase
         for code in codes:
             i = pos.get(code)
             if i is None:
@@ -153,7 +158,7 @@ class PackedConcepts(MutableMapping[str, Concept]):
             elif f & 4:
                 out.append((code, None, bool(f & 1)))
             else:
-                out.append((code, bytes(displays[doff[i] : doff[i + 1]]).decode(), bool(f & 1)))
+                out.append((code, buf[b + doff[i] : b + doff[i + 1]].decode(), bool(f & 1)))
         return out
 
     def is_abstract(self, code: str) -> bool:
@@ -163,10 +168,33 @@ class PackedConcepts(MutableMapping[str, Concept]):
     def tree_of(self, code: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(parents, children) of a known code."""
         i = self._pos[code]
+        b = self._tbase
         t: tuple[tuple[str, ...], tuple[str, ...]] = marshal.loads(
-            self._trees[self._toff[i] : self._toff[i + 1]]
+            self._buf[b + self._toff[i] : b + self._toff[i + 1]]
         )
         return t
+
+    def has_ancestor(self, ancestor: str, parents: Iterable[str]) -> bool:
+        """Is ``ancestor`` one of ``parents`` or above them? The walk up reads the tree
+        column in one loop and stops at the first hit."""
+        todo = list(parents)
+        if ancestor in todo:
+            return True
+        pos, toff, buf, b, loads = self._pos, self._toff, self._buf, self._tbase, marshal.loads
+        seen: set[str] = set()
+        while todo:
+            p = todo.pop()
+            if p in seen:
+                continue
+            seen.add(p)
+            i = pos.get(p)
+            if i is None:
+                continue
+            up = loads(buf[b + toff[i] : b + toff[i + 1]])[0]
+            if ancestor in up:
+                return True
+            todo.extend(up)
+        return False
 
     def __getitem__(self, code: str) -> Concept:
         c = self.get(code, _MISSING)
@@ -181,8 +209,9 @@ class PackedConcepts(MutableMapping[str, Concept]):
         i = self._pos.get(code)
         if i is None:
             return default
+        b = self._rbase
         return self._remember(
-            decode(code, self._blob[self._offsets[i] : self._offsets[i + 1]], self._shared)
+            decode(code, self._buf[b + self._offsets[i] : b + self._offsets[i + 1]], self._shared)
         )
 
     def _remember(self, c: Concept) -> Concept:
@@ -301,18 +330,17 @@ def load(path: Path) -> CodeSystemIndex:
     header: dict[str, Any] = pickle.loads(mm[16 : 16 + hlen])
     view = memoryview(mm)
     pos = 16 + hlen
-    parts = []
+    parts, starts = [], []
     for size in header["sizes"]:
         parts.append(view[pos : pos + size])
+        starts.append(pos)
         pos += size
     concepts = PackedConcepts(
         header["codes"],
-        parts[0].cast("Q"),
-        parts[1],
-        parts[4].cast("Q"),
-        parts[5],
-        parts[6].cast("Q"),
-        parts[7],
+        mm,
+        (parts[0].cast("Q"), starts[1]),
+        (parts[4].cast("Q"), starts[5]),
+        (parts[6].cast("Q"), starts[7]),
         parts[8],
     )
     concepts._shared = header["shared_properties"]

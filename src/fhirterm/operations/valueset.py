@@ -196,25 +196,7 @@ def is_a(cs: CodeSystemIndex, ancestor: str, c: Concept) -> bool:
     the hierarchy's: ``cs.parents_of(c.code)``), so a packed code system decodes one tree
     record fewer per test; it stops at the first hit.
     """
-    code = c.code
-    if code == ancestor:
-        return True
-    parents = c.parents
-    if ancestor in parents:
-        return True
-    seen: set[str] = set()
-    todo = list(parents)
-    parents_of = cs.parents_of
-    while todo:
-        p = todo.pop()
-        if p in seen:
-            continue
-        seen.add(p)
-        up = parents_of(p)
-        if ancestor in up:
-            return True
-        todo.extend(up)
-    return False
+    return c.code == ancestor or cs.has_ancestor(ancestor, c.parents)
 
 
 FILTER_MEMO = "valueset.filters"  # key of the compiled filter memo in Registry.derived
