@@ -144,6 +144,10 @@ def test_live_server_answers_on_the_fast_path(live_server: str) -> None:
         "x=%ZZ&y=%e2%82&z=%E2%82%AC&q+r=1",
         "k=a=b&k2==",
         "name%3D=v%26w",
+        # escapes split by literal characters beyond ASCII (a WSGI query string is
+        # latin-1 text), invalid and truncated UTF-8, lone percent signs
+        "d=%C3\u00e9%A9&e=\u00c3%A9&f=%C3%A9\u00ff%FF&g=%&h=%4&i=%%41",
+        "d=Displaced%20fracture%20of%20neck%2C%20right%20femur%2C%20type%20I%20or%20II",
     ],
 )
 def test_query_parsing_matches_werkzeug(qs: str) -> None:

@@ -50,8 +50,14 @@ class LookupResult:
     used_supplements: tuple[str, ...] = ()  # canonicals (url|version) of those applied
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ValidateCodeRequest:
+    """The parameters of one CodeSystem $validate-code (built by the wire layer).
+
+    Read-only once built, by contract: not a frozen dataclass, because building a
+    frozen one of these fifteen fields costs several microseconds per request.
+    """
+
     url: str | None = None
     code: str | None = None
     version: str | None = None
