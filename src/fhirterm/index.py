@@ -118,14 +118,6 @@ class CodeSystemIndex:
     # Hierarchy and display without decoding whole concepts: packed stores
     # (fhirterm.packed) answer these from dedicated columns.
 
-    def display_of(self, code: str) -> str | None:
-        f = getattr(self.concepts, "display_of", None)
-        if f is not None:
-            d: str | None = f(code)
-            return d
-        c = self.concepts.get(code)
-        return c.display if c is not None else None
-
     def rows(self, codes: Iterable[str]) -> list[tuple[str, str | None, bool]]:
         """(code, display, abstract) of each known code in ``codes``, in order; unknown ones left out."""
         f = getattr(self.concepts, "rows", None)
@@ -162,8 +154,12 @@ class CodeSystemIndex:
 
     def ancestors(self, code: str) -> Iterator[str]:
         """Every ancestor of ``code`` (each once), nearest first."""
+        return self._above(self.parents_of(code))
+
+    def _above(self, parents: Iterable[str]) -> Iterator[str]:
+        """``parents`` and every ancestor of them (each once), nearest first."""
         seen: set[str] = set()
-        stack = list(self.parents_of(code))
+        stack = list(parents)
         while stack:
             p = stack.pop(0)
             if p in seen:
@@ -209,16 +205,7 @@ class CodeSystemIndex:
         f = getattr(self.concepts, "has_ancestor", None)
         if f is not None:
             return bool(f(ancestor, parents))
-        todo = list(parents)
-        seen: set[str] = set()
-        while todo:
-            p = todo.pop()
-            if p == ancestor:
-                return True
-            if p not in seen:
-                seen.add(p)
-                todo.extend(self.parents_of(p))
-        return False
+        return any(a == ancestor for a in self._above(parents))
 
     def subsumes(self, ancestor: str, code: str) -> bool:
         """True when ``ancestor`` is ``code`` or one of its ancestors (is-a)."""

@@ -128,16 +128,6 @@ class PackedConcepts(MutableMapping[str, Concept]):
     # Columns read without decoding the whole record: the hierarchy walks and
     # the displays of parents, children and siblings need only these.
 
-    def display_of(self, code: str) -> str | None:
-        c = self._extra.get(code)
-        if c is not None:
-            return c.display
-        i = self._pos.get(code)
-        if i is None or self._flags[i] & 4:
-            return None
-        b = self._dbase
-        return self._buf[b + self._doff[i] : b + self._doff[i + 1]].decode()
-
     def rows(self, codes: Iterable[str]) -> list[tuple[str, str | None, bool]]:
         """(code, display, abstract) of each known code in ``codes``, in order.
 
