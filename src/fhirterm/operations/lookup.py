@@ -149,14 +149,11 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
     # content); else only an inactive concept says so, unless asked for by name
     if want("inactive") and (bool(wanted) or concept.inactive or shape.has_status):
         props.append(Property("inactive", "boolean", concept.inactive))
-    if want_all and not wanted:
-        props += [p for p in concept.properties if p.code not in shape.presentation]
-    else:
-        props += [
-            p
-            for p in concept.properties
-            if p.code in wanted or (want_all and p.code not in shape.presentation)
-        ]
+    props += [
+        p
+        for p in concept.properties
+        if p.code in wanted or (want_all and p.code not in shape.presentation)
+    ]
     for prop, m in related(registry, cs.info.url, concept.code):
         if want(prop):
             coding = {
