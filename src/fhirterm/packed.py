@@ -128,8 +128,11 @@ class PackedConcepts(MutableMapping[str, Concept]):
     # Columns read without decoding the whole record: the hierarchy walks and
     # the displays of parents, children and siblings need only these.
 
-    def rows(self, codes: Iterable[str]) -> list[tuple[str, str | None, bool]]:
-        """(code, display, abstract) of each known code in ``codes``, in order.
+    def rows(
+        self, codes: Iterable[str], selectable: bool = False
+    ) -> list[tuple[str, str | None, bool]]:
+        """(code, display, abstract) of each known code in ``codes``, in order;
+        with ``selectable``, abstract codes are left out (before their display is read).
 
         One call for the parents, children or siblings a $lookup lists: the
         columns are read in one loop instead of three method calls per code.
@@ -144,7 +147,10 @@ class PackedConcepts(MutableMapping[str, Concept]):
             c = extra.get(code)
             f = flags[i]
             if c is not None:
-                out.append((code, c.display, c.abstract))
+                if not (selectable and c.abstract):
+                    out.append((code, c.display, c.abstract))
+            elif selectable and f & 1:
+                continue
             elif f & 4:
                 out.append((code, None, bool(f & 1)))
             else:

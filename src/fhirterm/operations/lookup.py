@@ -72,7 +72,7 @@ def siblings(cs: CodeSystemIndex, concept: Concept) -> list[tuple[str, str | Non
     for p in concept.parents:
         kids.update(dict.fromkeys(cs.children_of(p)))
     kids.pop(concept.code, None)
-    return [(k, d) for k, d, abstract in cs.rows(kids) if not abstract]
+    return [(k, d) for k, d, _ in cs.rows(kids, selectable=True)]
 
 
 class _Shape:
@@ -208,7 +208,10 @@ def _displays(cs: CodeSystemIndex, codes: tuple[str, ...]) -> list[tuple[str, st
     """(code, display) for each of ``codes``; a code the system does not hold has none."""
     if not codes:
         return []
-    known = {k: d for k, d, _ in cs.rows(codes)}
+    rows = cs.rows(codes)
+    if len(rows) == len(codes):  # all known (rows keeps the order)
+        return [(k, d) for k, d, _ in rows]
+    known = {k: d for k, d, _ in rows}
     return [(k, known.get(k)) for k in codes]
 
 
