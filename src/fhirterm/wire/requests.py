@@ -125,18 +125,13 @@ def cs_validate_request(
     ``system``/``systemVersion`` are accepted as aliases of ``url``/``version``
     (clients mix the ValueSet names in).
     """
-    # A request sends a few of these names: only those present are read (an absent one is
-    # its default), in the order they always were, so the first bad one is still the one
-    # reported. Params.check (which names the first unknown one) only when there is one.
+    # Params.check (which names the first unknown one) runs only when there is one; the
+    # version rules are parsed only when one is sent (most requests send none).
     has = p.names()
     if not has <= CS_VALIDATE_NAMES:
         p.check(CS_VALIDATE, "CodeSystem/$validate-code")
-    url = (p.text("url") if "url" in has else None) or (
-        p.text("system") if "system" in has else None
-    )
-    version = (p.text("version") if "version" in has else None) or (
-        p.text("systemVersion") if "systemVersion" in has else None
-    )
+    url = p.text("url") or p.text("system")
+    version = p.text("version") or p.text("systemVersion")
     if fixed_url is not None:
         if url and url != fixed_url:
             raise InvalidRequest(
@@ -147,25 +142,19 @@ def cs_validate_request(
         version = version or fixed_version
     return ValidateCodeRequest(
         url=url,
-        code=p.text("code") if "code" in has else None,
+        code=p.text("code"),
         version=version,
-        display=p.text("display") if "display" in has else None,
-        coding=p.coding("coding") if "coding" in has else None,
-        codeable_concept=(
-            p.codeable_concept("codeableConcept") if "codeableConcept" in has else None
-        ),
-        display_language=display_language(p) if "displayLanguage" in has else None,
+        display=p.text("display"),
+        coding=p.coding("coding"),
+        codeable_concept=p.codeable_concept("codeableConcept"),
+        display_language=display_language(p),
         system_fixed=fixed_url is not None,
-        abstract=p.flag("abstract") is not False if "abstract" in has else True,
-        lenient_display=(
-            bool(p.flag("lenient-display-validation"))
-            if "lenient-display-validation" in has
-            else False
-        ),
-        active_only=bool(p.flag("activeOnly")) if "activeOnly" in has else False,
+        abstract=p.flag("abstract") is not False,
+        lenient_display=bool(p.flag("lenient-display-validation")),
+        active_only=bool(p.flag("activeOnly")),
         rules=version_rules(p) if not has.isdisjoint(VERSION_RULES) else NO_RULES,
         languages=languages(accept_language),
-        use_supplements=p.texts("useSupplement") if "useSupplement" in has else (),
+        use_supplements=p.texts("useSupplement"),
     )
 
 
@@ -284,53 +273,39 @@ def vs_validate_request(
     p: Params, fixed: tuple[str, str | None] | None = None, accept_language: str | None = None
 ) -> VSValidateRequest:
     """ValueSet/$validate-code parameters; ``fixed`` (url, version) at instance level."""
-    # A request sends a few of these twenty names: only those present are read (an absent
-    # one is its default), in the order they always were, so the first bad one is still the
-    # one reported. Params.check (which names the first unknown one) only when there is one.
+    # Params.check (which names the first unknown one) runs only when there is one; the
+    # version rules are parsed only when one is sent (most requests send none).
     has = p.names()
     if not has <= VS_VALIDATE_NAMES:
         p.check(VS_VALIDATE, "ValueSet/$validate-code")
-    url = p.text("url") if "url" in has else None
-    version = p.text("valueSetVersion") if "valueSetVersion" in has else None
+    url = p.text("url")
+    version = p.text("valueSetVersion")
     url, version = _pinned(url, version, fixed, "value set", "url")
-    if "context" in has and p.all("context"):
+    if p.all("context"):
         raise InvalidRequest(
             "Parameter 'context' is not supported by this server", expression="context"
         )
     return VSValidateRequest(
         url=url,
-        value_set=_resource(p, "valueSet", "ValueSet") if "valueSet" in has else None,
+        value_set=_resource(p, "valueSet", "ValueSet"),
         value_set_version=version,
-        code=p.text("code") if "code" in has else None,
-        system=p.text("system") if "system" in has else None,
-        system_version=(p.text("systemVersion") if "systemVersion" in has else None)
-        or (p.text("version") if "version" in has else None),
-        display=p.text("display") if "display" in has else None,
-        coding=p.coding("coding") if "coding" in has else None,
-        codeable_concept=(
-            p.codeable_concept("codeableConcept") if "codeableConcept" in has else None
-        ),
-        display_language=display_language(p) if "displayLanguage" in has else None,
-        abstract=p.flag("abstract") is not False if "abstract" in has else True,
-        infer_system=bool(p.flag("inferSystem")) if "inferSystem" in has else False,
-        membership_only=(
-            bool(p.flag("valueset-membership-only")) if "valueset-membership-only" in has else False
-        ),
-        lenient_display=(
-            bool(p.flag("lenient-display-validation"))
-            if "lenient-display-validation" in has
-            else False
-        ),
-        active_only=bool(p.flag("activeOnly")) if "activeOnly" in has else False,
+        code=p.text("code"),
+        system=p.text("system"),
+        system_version=p.text("systemVersion") or p.text("version"),
+        display=p.text("display"),
+        coding=p.coding("coding"),
+        codeable_concept=p.codeable_concept("codeableConcept"),
+        display_language=display_language(p),
+        abstract=p.flag("abstract") is not False,
+        infer_system=bool(p.flag("inferSystem")),
+        membership_only=bool(p.flag("valueset-membership-only")),
+        lenient_display=bool(p.flag("lenient-display-validation")),
+        active_only=bool(p.flag("activeOnly")),
         rules=version_rules(p) if not has.isdisjoint(VERSION_RULES) else NO_RULES,
         languages=languages(accept_language),
-        text=_cc_text(p) if "codeableConcept" in has else None,
-        vs_defaults=(
-            canonical_versions(p, "default-valueset-version")
-            if "default-valueset-version" in has
-            else {}
-        ),
-        use_supplements=p.texts("useSupplement") if "useSupplement" in has else (),
+        text=_cc_text(p),
+        vs_defaults=canonical_versions(p, "default-valueset-version"),
+        use_supplements=p.texts("useSupplement"),
     )
 
 
