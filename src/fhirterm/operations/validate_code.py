@@ -125,17 +125,7 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
         vreq.coding = codings[0]
     else:
         vreq.code, vreq.system, vreq.system_version = first.code, cs.info.url, first.version
-    # The codings are the ones ``run`` would read from vreq (a code's system is the url the
-    # code system was found by: the registry files it under its own url), so they are handed
-    # over rather than built again.
-    same = mode != "code" or first.system == cs.info.url
-    return run(
-        registry,
-        cs_facts(registry, cs).value_set,
-        vreq,
-        internal=True,
-        read=(codings, mode) if same else None,
-    )
+    return run(registry, cs_facts(registry, cs).value_set, vreq, internal=True)
 
 
 def _failed(

@@ -807,9 +807,11 @@ class Checker:
                     )
                 inc_version = inc.get("version") or ""
                 cs: CodeSystemIndex | None
+                # without a version in the coding or rules, the search says the same each time
+                remember = not version and not self.req.rules
                 known = (
                     self.plan.systems.get((system, inc_version, self.internal))
-                    if not version and not self.req.rules
+                    if remember
                     else None
                 )
                 if known is not None:
@@ -820,7 +822,7 @@ class Checker:
                     v = self.determine_version(path, system, inc_version, version, out)
                     cs = self.find_cs(system, v, out, path)
                     cs_status = ""
-                    if cs is not None and not version and not self.req.rules:
+                    if cs is not None and remember:
                         cs_status = self.status_of(cs)
                         self.plan.systems[(system, inc_version, self.internal)] = (cs, cs_status)
                 if cs is None:
@@ -1293,37 +1295,21 @@ def validate_codings(
     if pdisp and (pcode or (tcode and mode != "codeableConcept")):
         res.display = pdisp
     f = inactive
+    note: tuple[str, str | None, str] | None = None  # (message, path, message id)
     if f is not None and f.inactive:
         res.inactive = True
         if f.status and f.status != "inactive":
             res.status = f.status
         st = "inactive" if not f.status or f.status == "inactive" else f"{f.status} and inactive"
         m = M.INACTIVE_FOUND.format(status=st, code=tcode)
-        out.msg(m)
-        out.add(
-            Issue(
-                "warning",
-                "business-rule",
-                m,
-                "code-comment",
-                f.inactive_path or None,
-                "INACTIVE_CONCEPT_FOUND",
-            )
-        )
+        note = (m, f.inactive_path or None, "INACTIVE_CONCEPT_FOUND")
     elif f is not None and f.status and f.status.lower() == "deprecated":
         res.status = "deprecated"
         m = M.DEPRECATED_FOUND.format(code=tcode)
-        out.msg(m)
-        out.add(
-            Issue(
-                "warning",
-                "business-rule",
-                m,
-                "code-comment",
-                _path(f.inactive_path, "code"),
-                "DEPRECATED_CONCEPT_FOUND",
-            )
-        )
+        note = (m, _path(f.inactive_path, "code"), "DEPRECATED_CONCEPT_FOUND")
+    if note is not None:
+        out.msg(note[0])
+        out.add(Issue("warning", "business-rule", note[0], "code-comment", note[1], note[2]))
     for iss in out.issues:
         if iss.severity == "error":
             out.msg(iss.text)
@@ -1443,15 +1429,11 @@ def run(
     vs: dict[str, Any],
     req: VSValidateRequest,
     internal: bool = False,
-    read: tuple[tuple[Coding, ...], str] | None = None,
 ) -> ValidateCodeResult:
     """Validate the request's code, coding or codeable concept against ``vs``; ``internal``:
     ``vs`` is the implicit value set of a code system (CodeSystem $validate-code).
-
-    ``read`` is (codings, mode) as ``_codings(req)`` reads them, when the caller has them
-    already.
     """
-    codings, mode = read if read is not None else _codings(req)
+    codings, mode = _codings(req)
     if mode == "codeableConcept" and not codings:
         raise InvalidRequest(
             "codeableConcept has no coding to validate", expression="codeableConcept"
