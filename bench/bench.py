@@ -447,11 +447,6 @@ def _ex20_requests(pool: Pool) -> list[Request]:
     return [Request(r.path.rsplit("&count=", 1)[0] + "&count=20") for r in _ex03_requests(pool)]
 
 
-def _ex20_requests(pool: Pool) -> list[Request]:
-    """EX03's queries with count 20 only (the ValueSet issue's target: median 2 ms at one connection)."""
-    return [Request(r.path.rsplit("&count=", 1)[0] + "&count=20") for r in _ex03_requests(pool)]
-
-
 def _ex03_check(base: str) -> None:
     st, body = http_get(
         base,
