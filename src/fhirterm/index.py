@@ -144,14 +144,14 @@ class CodeSystemIndex:
     def parents_of(self, code: str) -> tuple[str, ...]:
         f = getattr(self.concepts, "tree_of", None)
         if f is not None:
-            return f(code)[0] if code in self.concepts else ()
+            return f(code)[0]  # type: ignore[no-any-return]
         c = self.concepts.get(code)
         return c.parents if c is not None else ()
 
     def children_of(self, code: str) -> tuple[str, ...]:
         f = getattr(self.concepts, "tree_of", None)
         if f is not None:
-            return f(code)[1] if code in self.concepts else ()
+            return f(code)[1]  # type: ignore[no-any-return]
         c = self.concepts.get(code)
         return c.children if c is not None else ()
 

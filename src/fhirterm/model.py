@@ -7,6 +7,7 @@ is what lets worker processes share them and requests reuse them without copies.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -31,6 +32,17 @@ class Property(NamedTuple):
     value: Any
     description: str | None = None
     sub: tuple[Property, ...] = ()
+
+
+def code_properties(name: str, rows: Iterable[tuple[str, str | None]]) -> list[Property]:
+    """``Property(name, "code", code, display)`` for each (code, display) of ``rows``.
+
+    Built with ``tuple.__new__``: a NamedTuple's own ``__new__`` is a Python
+    function (~0.3 µs a call), and a $lookup lists dozens of parents, children
+    and siblings.
+    """
+    new = tuple.__new__
+    return [new(Property, (name, "code", code, display, ())) for code, display in rows]
 
 
 class Designation(NamedTuple):

@@ -162,8 +162,10 @@ class PackedConcepts(MutableMapping[str, Concept]):
         return i is not None and bool(self._flags[i] & 1)
 
     def tree_of(self, code: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(parents, children) of a known code."""
-        i = self._pos[code]
+        """(parents, children) of a code; ((), ()) for a code the system does not hold."""
+        i = self._pos.get(code)
+        if i is None:
+            return (), ()
         b = self._tbase
         t: tuple[tuple[str, ...], tuple[str, ...]] = marshal.loads(
             self._buf[b + self._toff[i] : b + self._toff[i + 1]]

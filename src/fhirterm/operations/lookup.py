@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..errors import CodeNotFound, InvalidRequest
 from ..index import CodeSystemIndex
-from ..model import Concept, Designation, Property
+from ..model import Concept, Designation, Property, code_properties
 from ..registry import Registry
 from . import supplements
 from .translate import related
@@ -68,11 +70,12 @@ def resolve_coding(
 
 def siblings(cs: CodeSystemIndex, concept: Concept) -> list[tuple[str, str | None]]:
     """(code, display) of the other selectable codes under the same parent(s), in source order."""
-    kids: dict[str, None] = {}
-    for p in concept.parents:
-        kids.update(dict.fromkeys(cs.children_of(p)))
-    kids.pop(concept.code, None)
-    return [(k, d) for k, d, _ in cs.rows(kids, selectable=True)]
+    me = concept.code
+    if len(concept.parents) == 1:  # the usual case: no merging of several parents' children
+        kids: Iterable[str] = cs.children_of(concept.parents[0])
+    else:
+        kids = dict.fromkeys(k for p in concept.parents for k in cs.children_of(p))
+    return [(k, d) for k, d, _ in cs.rows(kids, selectable=True) if k != me]
 
 
 class _Shape:
@@ -142,9 +145,9 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
     shape = _shape(cs)
     props: list[Property] = []
     if want("parent"):
-        props += [Property("parent", "code", p, d) for p, d in _displays(cs, concept.parents)]
+        props += code_properties("parent", _displays(cs, concept.parents))
     if want("child"):
-        props += [Property("child", "code", k, d) for k, d in _displays(cs, concept.children)]
+        props += code_properties("child", _displays(cs, concept.children))
     # the status of every concept of a code system with a notion of status (FHIR JSON
     # content); else only an inactive concept says so, unless asked for by name
     if want("inactive") and (bool(wanted) or concept.inactive or shape.has_status):
@@ -167,7 +170,7 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
             }
             props.append(Property(prop, "Coding", coding, description=m.comment))
     if want("sibling") and shape.siblings:
-        props += [Property("sibling", "code", k, d) for k, d in siblings(cs, concept)]
+        props += code_properties("sibling", siblings(cs, concept))
     return LookupResult(
         name=cs.info.name or cs.info.title or cs.info.url,
         system=cs.info.url,

@@ -32,6 +32,23 @@ def parameters(params: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _property(p: Property, name: str = "property") -> dict[str, Any]:
     code, type_, value, description, sub = p
+    if value is not None and not sub:
+        # the common shape (a $lookup lists dozens: parents, children, siblings),
+        # built in one expression: about half the time of the general one below
+        key = _VALUE_KEYS.get(type_) or value_key(type_)
+        if description:
+            return {
+                "name": name,
+                "part": [
+                    {"name": "code", "valueCode": code},
+                    {"name": "value", key: value},
+                    {"name": "description", "valueString": description},
+                ],
+            }
+        return {
+            "name": name,
+            "part": [{"name": "code", "valueCode": code}, {"name": "value", key: value}],
+        }
     parts: list[dict[str, Any]] = [{"name": "code", "valueCode": code}]
     if value is not None:
         parts.append({"name": "value", value_key(type_): value})
