@@ -138,19 +138,18 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
         )
     wanted = set(req.properties)
     want_all = not wanted or "*" in wanted
-
-    def want(name: str) -> bool:
-        return want_all or name in wanted
-
+    # (inline tests below, not a helper function: a $lookup asks seven times)
     shape = _shape(cs)
     props: list[Property] = []
-    if want("parent"):
+    if want_all or "parent" in wanted:
         props += code_properties("parent", _displays(cs, concept.parents))
-    if want("child"):
+    if want_all or "child" in wanted:
         props += code_properties("child", _displays(cs, concept.children))
     # the status of every concept of a code system with a notion of status (FHIR JSON
     # content); else only an inactive concept says so, unless asked for by name
-    if want("inactive") and (bool(wanted) or concept.inactive or shape.has_status):
+    if (want_all or "inactive" in wanted) and (
+        bool(wanted) or concept.inactive or shape.has_status
+    ):
         props.append(Property("inactive", "boolean", concept.inactive))
     props += [
         p
@@ -158,7 +157,7 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
         if p.code in wanted or (want_all and p.code not in shape.presentation)
     ]
     for prop, m in related(registry, cs.info.url, concept.code):
-        if want(prop):
+        if want_all or prop in wanted:
             coding = {
                 k: v
                 for k, v in (
@@ -169,7 +168,7 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
                 if v
             }
             props.append(Property(prop, "Coding", coding, description=m.comment))
-    if want("sibling") and shape.siblings:
+    if shape.siblings and (want_all or "sibling" in wanted):
         props += code_properties("sibling", siblings(cs, concept))
     return LookupResult(
         name=cs.info.name or cs.info.title or cs.info.url,
@@ -177,9 +176,9 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
         version=cs.info.version,
         code=concept.code,
         display=concept.display,
-        definition=concept.definition if want("definition") else None,
+        definition=concept.definition if want_all or "definition" in wanted else None,
         abstract=concept.abstract,
-        designations=_designations(cs, concept) if want("designation") else (),
+        designations=_designations(cs, concept) if want_all or "designation" in wanted else (),
         properties=props,
         used_supplements=used,
     )
