@@ -47,24 +47,29 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
             )
         mode, first = "codeableConcept", req.codeable_concept[0]
         codings = tuple(_with_system(c, req) for c in req.codeable_concept)
+        system0, code0, version0 = first.system, first.code, first.version
     elif req.coding is not None:
         mode, first = "coding", _with_system(req.coding, req)
         codings = (first,)
+        system0, code0, version0 = first.system, first.code, first.version
     else:
-        mode, first = "code", Coding(req.url, req.code, req.version, req.display)
-        codings = (first,)
+        # a code: no coding is built for it here (run() builds the one it checks); what
+        # stands for it (system0...) is the request's url, code and version
+        mode, codings = "code", ()
+        system0, code0, version0 = req.url, req.code, req.version
     issue_path = (
         "" if mode == "code" else "Coding" if mode == "coding" else "CodeableConcept.coding[0]"
     )
     system_path = f"{issue_path}.system" if issue_path else "system"
     # Without url, the code system is the codings' (the first one known to the server).
     url = req.url or next(
-        (c.system for c in codings if c.system and registry.has_system(c.system)), first.system
+        (c.system for c in codings if c.system and registry.has_system(c.system)), system0
     )
     if not url:
         text = M.NO_SYSTEM
         return _failed(
-            first,
+            system0,
+            code0,
             mode,
             codings,
             Issue(
@@ -76,10 +81,10 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
                 "Coding_has_no_system__cannot_validate",
             ),
         )
-    version = req.rules.base(url, req.version or first.version)
+    version = req.rules.base(url, req.version or version0)
     cs = registry.find_code_system(url, version or None)
     if cs is None:
-        res = _unknown(registry, url, version, system_path, first, mode, codings)
+        res = _unknown(registry, url, version, system_path, system0, code0, mode, codings)
         if not is_absolute(url):
             res.issues.append(
                 Issue(
@@ -95,7 +100,8 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
     if cs.info.content == "supplement":
         # a supplement is not a code system a code can be from: the code is not valid
         res = _failed(
-            first,
+            system0,
+            code0,
             mode,
             codings,
             Issue(
@@ -124,18 +130,20 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
     elif mode == "coding":
         vreq.coding = codings[0]
     else:
-        vreq.code, vreq.system, vreq.system_version = first.code, cs.info.url, first.version
+        vreq.code, vreq.system, vreq.system_version = req.code, cs.info.url, req.version
     return run(registry, cs_facts(registry, cs).value_set, vreq, internal=True)
 
 
 def _failed(
-    first: Coding, mode: str, codings: tuple[Coding, ...], issue: Issue
+    system: str | None, code: str | None, mode: str, codings: tuple[Coding, ...], issue: Issue
 ) -> ValidateCodeResult:
+    """A result that fails with ``issue``; ``system`` and ``code`` are the first coding's (of
+    a code or coding: a codeable concept is echoed whole)."""
     res = ValidateCodeResult(False, message=issue.text, issues=[issue])
     if mode == "codeableConcept":
         res.codeable_concept = codings
     else:
-        res.system, res.code = first.system, first.code
+        res.system, res.code = system, code
     return res
 
 
@@ -144,14 +152,16 @@ def _unknown(
     url: str,
     version: str,
     path: str,
-    first: Coding,
+    system0: str | None,
+    code0: str | None,
     mode: str,
     codings: tuple[Coding, ...],
 ) -> ValidateCodeResult:
     if registry.canonical("ValueSet", url) is not None:
         text = M.SYSTEM_IS_VS.format(url=url)
         return _failed(
-            first,
+            system0,
+            code0,
             mode,
             codings,
             Issue(
@@ -170,7 +180,9 @@ def _unknown(
     else:
         text = M.UNKNOWN_CS_VERSION_NONE.format(system=url, version=version)
         mid, key = "UNKNOWN_CODESYSTEM_VERSION_NONE", url
-    res = _failed(first, mode, codings, Issue("error", "not-found", text, "not-found", path, mid))
+    res = _failed(
+        system0, code0, mode, codings, Issue("error", "not-found", text, "not-found", path, mid)
+    )
     res.unknown_systems = [key]
     return res
 

@@ -503,7 +503,10 @@ def newest_first(
 
 
 IMPLICIT_MEMO = "valueset.implicit"  # key of the implicit value set memo in Registry.derived
-IMPLICIT_MEMO_MAX = 1024
+# Enough for the is-a value set of every category of ICD-10-CM (1,918 in the 2026 release),
+# which clients validating against "the category of this code" go through: emptied when
+# full, a smaller memo would be emptied every few hundred requests. About 1.1 KB each.
+IMPLICIT_MEMO_MAX = 2048
 
 
 def registry_implicit(registry: Registry, url: str) -> dict[str, Any] | None:

@@ -292,9 +292,6 @@ class Outcome:
         self.unknown_codes.append(system)
         return True
 
-    def has_errors(self) -> bool:
-        return self.errors
-
 
 @dataclass(slots=True)
 class Found:
@@ -309,6 +306,9 @@ class Found:
     implied_system: str = ""
     displays: Displays = field(default_factory=Displays)
     cs: CodeSystemIndex | None = None
+    # the concept of the code in ``cs`` (``cs.get(code)``, None when it has none): set
+    # with ``cs``, so that what follows the check does not look the code up again
+    concept: Concept | None = None
 
 
 def _ext(el: dict[str, Any], url: str) -> Any:
@@ -381,7 +381,10 @@ class Plan:
 
 
 PLAN_MEMO = "vs_validate.plans"  # key of the memo in Registry.derived
-PLAN_MEMO_MAX = 256
+# As many as the implicit value sets kept (valueset.IMPLICIT_MEMO_MAX): a plan is kept by
+# the identity of its value set, so a plan memo smaller than the value sets' would lose
+# the plans of value sets still kept. A plan is about 0.6 KB.
+PLAN_MEMO_MAX = 2048
 
 
 def plan_of(registry: Registry, vs: dict[str, Any], remember: bool = True) -> Plan:
@@ -835,10 +838,12 @@ class Checker:
                     if out is not outer:
                         outer.merge(out)
                     return None
-                self.status_check(cs, out, cs_status)
+                if cs_status is not None:  # None: nothing to say (the common case)
+                    self.status_check(cs, out, cs_status)
                 f.version = cs.info.version or ""
                 f.content = cs.info.content
                 f.cs = cs
+                f.concept = cs.get(code)
                 result = self.check_concept_set(path, cs, inc, code, abstract_ok, f, out)
             else:
                 result = False
@@ -898,7 +903,7 @@ class Checker:
     def _includes_for(self, system: str, version: str) -> list[dict[str, Any]]:
         """The includes to try for a coding of ``system``: with a version in the coding,
         only the include(s) of that version of the system when the value set has one."""
-        incs = self._includes()
+        incs = self.plan.includes()
         if not version:
             return incs
         pinned = [
@@ -911,10 +916,6 @@ class Checker:
         if not pinned:
             return incs
         return [i for i in incs if i.get("system") != system or not i.get("version") or i in pinned]
-
-    def _includes(self) -> list[dict[str, Any]]:
-        """The includes in the order they are tried (``Plan.includes``)."""
-        return self.plan.includes()
 
     def _exclude_inactive(self) -> bool:
         return self.compose.get("inactive") is False
@@ -929,9 +930,10 @@ class Checker:
         found: Found,
         out: Outcome,
     ) -> bool:
-        c = cs.get(code)
+        """Is ``code`` in the include ``inc`` of ``cs``? ``found.concept`` is its concept."""
+        c = found.concept
         whole = "concept" not in inc and not inc.get("filter")
-        where = _path(path, "code")
+        where = f"{path}.code" if path else "code"  # _path(path, "code"), without a call
         if c is None:
             if whole and not self.req.membership_only:
                 if cs.info.content != "complete":
@@ -1177,12 +1179,19 @@ def validate_codings(
                 normal_form = found.normal_form
                 pver = found.version or None
                 pdisp = found.displays.preferred(langs)
-            if cs is not None and cs_facts(checker.registry, cs).header_like:
-                concept = cs.get(c.code or "")
-                if concept is not None and concept.abstract and abstract_ok:
-                    m = _header_warning(cs, concept)
-                    out.msg(m)
-                    out.add(Issue("warning", "business-rule", m, "code-rule", _path(path, "code")))
+            concept = found.concept  # the concept of c.code in cs
+            if (
+                concept is not None
+                and concept.abstract
+                and abstract_ok
+                and cs is not None
+                and cs_facts(checker.registry, cs).header_like
+            ):
+                # a header (not billable) given where a code may be abstract: valid, with a
+                # warning; the concept's flag is tested first (most codes are billable)
+                m = _header_warning(cs, concept)
+                out.msg(m)
+                out.add(Issue("warning", "business-rule", m, "code-rule", _path(path, "code")))
         elif not req.membership_only and ws:
             if not is_absolute(ws):
                 m = M.RELATIVE_SYSTEM
@@ -1273,7 +1282,7 @@ def validate_codings(
             p = _path(issue_path, "code")
         if out.add(Issue("error", "code-invalid", m, "not-in-vs", p, mid)):
             out.msg(m)
-    res = ValidateCodeResult(ok is True and not out.has_errors())
+    res = ValidateCodeResult(ok is True and not out.errors)
     if psys:
         res.system = psys
     elif ok is True and inactive is not None and inactive.implied_system:

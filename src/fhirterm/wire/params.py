@@ -77,18 +77,18 @@ class Params:
         vals = self._by_name.get(name)
         if vals is None:
             return None
-        if len(vals) > 1:
-            raise InvalidRequest(
-                f"Parameter '{name}' may appear once, found {len(vals)} times", expression=name
-            )
-        return vals[0] if vals else None
+        return _single(name, vals)
+
+    # The accessors below look the name up themselves rather than through ``_one``: an
+    # operation asks for a dozen names and most are absent, which is then one dict lookup
+    # and no further call.
 
     def text(self, name: str) -> str | None:
         """A primitive parameter as text (code, uri, string, canonical...)."""
-        v = self._one(name)
-        if v is None:
+        vals = self._by_name.get(name)
+        if vals is None:
             return None
-        t, val = v
+        t, val = vals[0] if len(vals) == 1 else _single(name, vals)
         if t in ("Coding", "CodeableConcept", "resource", "part"):
             raise InvalidRequest(
                 f"Parameter '{name}' must be a primitive value, found {t}", expression=name
@@ -98,10 +98,10 @@ class Params:
         return str(val)
 
     def flag(self, name: str) -> bool | None:
-        v = self._one(name)
-        if v is None:
+        vals = self._by_name.get(name)
+        if vals is None:
             return None
-        _t, val = v
+        _t, val = vals[0] if len(vals) == 1 else _single(name, vals)
         if isinstance(val, bool):
             return val
         if isinstance(val, str) and val in ("true", "false"):
@@ -140,10 +140,10 @@ class Params:
         return tuple(out)
 
     def coding(self, name: str) -> Coding | None:
-        v = self._one(name)
-        if v is None:
+        vals = self._by_name.get(name)
+        if vals is None:
             return None
-        t, val = v
+        t, val = vals[0] if len(vals) == 1 else _single(name, vals)
         if t == "Coding":
             return coding_from_json(val, name)
         if self.from_query and isinstance(val, str):
@@ -158,10 +158,10 @@ class Params:
         raise InvalidRequest(f"Parameter '{name}' must be a Coding, found {t}", expression=name)
 
     def codeable_concept(self, name: str) -> tuple[Coding, ...] | None:
-        v = self._one(name)
-        if v is None:
+        vals = self._by_name.get(name)
+        if vals is None:
             return None
-        t, val = v
+        t, val = vals[0] if len(vals) == 1 else _single(name, vals)
         if t != "CodeableConcept" or not isinstance(val, dict):
             raise InvalidRequest(
                 f"Parameter '{name}' must be a CodeableConcept (send it in a POST body)",
@@ -171,6 +171,16 @@ class Params:
         if not isinstance(codings, list):
             raise InvalidRequest(f"{name}.coding must be an array", expression=f"{name}.coding")
         return tuple(coding_from_json(c, f"{name}.coding[{i}]") for i, c in enumerate(codings))
+
+
+def _single(name: str, vals: list[tuple[str, Any]]) -> tuple[str, Any]:
+    """The one value of a parameter sent ``vals`` (never empty); InvalidRequest when it was
+    sent several times."""
+    if len(vals) > 1:
+        raise InvalidRequest(
+            f"Parameter '{name}' may appear once, found {len(vals)} times", expression=name
+        )
+    return vals[0]
 
 
 def coding_from_json(val: Any, where: str) -> Coding:

@@ -98,6 +98,11 @@ CS_VALIDATE = (
 )
 # the names CodeSystem $validate-code takes, with the general ones (_format...), as a set
 CS_VALIDATE_NAMES = frozenset(CS_VALIDATE) | GENERAL
+# those of the common request (a code, maybe a display, of a code system version): a
+# request of these alone leaves every other field of ValidateCodeRequest at its default
+CS_VALIDATE_PLAIN = (
+    frozenset({"url", "system", "version", "systemVersion", "code", "display"}) | GENERAL
+)
 
 
 def lookup_request(p: Params) -> LookupRequest:
@@ -140,6 +145,18 @@ def cs_validate_request(
             )
         url = fixed_url
         version = version or fixed_version
+    if has <= CS_VALIDATE_PLAIN:
+        # the common request: the other parameters are absent, their fields keep their
+        # defaults (reading each absent one and passing its default costs a few µs)
+        return ValidateCodeRequest(
+            url=url,
+            code=p.text("code"),
+            version=version,
+            display=p.text("display"),
+            system_fixed=fixed_url is not None,
+            rules=NO_RULES,
+            languages=languages(accept_language),
+        )
     return ValidateCodeRequest(
         url=url,
         code=p.text("code"),
@@ -209,6 +226,12 @@ VS_VALIDATE = (
 )
 # the names ValueSet $validate-code takes, with the general ones (_format...), as a set
 VS_VALIDATE_NAMES = frozenset(VS_VALIDATE) | GENERAL
+# those of the common request (a code, maybe a display, and a value set): a request of
+# these alone leaves every other field of VSValidateRequest at its default
+VS_VALIDATE_PLAIN = (
+    frozenset({"url", "valueSetVersion", "code", "system", "systemVersion", "version", "display"})
+    | GENERAL
+)
 SUBSUMES = ("codeA", "codeB", "system", "version", "codingA", "codingB")
 
 
@@ -281,6 +304,19 @@ def vs_validate_request(
     url = p.text("url")
     version = p.text("valueSetVersion")
     url, version = _pinned(url, version, fixed, "value set", "url")
+    if has <= VS_VALIDATE_PLAIN:
+        # the common request: the other parameters are absent, their fields keep their
+        # defaults (reading each absent one and passing its default costs a few µs)
+        return VSValidateRequest(
+            url=url,
+            value_set_version=version,
+            code=p.text("code"),
+            system=p.text("system"),
+            system_version=p.text("systemVersion") or p.text("version"),
+            display=p.text("display"),
+            rules=NO_RULES,
+            languages=languages(accept_language),
+        )
     if p.all("context"):
         raise InvalidRequest(
             "Parameter 'context' is not supported by this server", expression="context"
