@@ -142,16 +142,16 @@ class CodeSystemIndex:
         return c is not None and c.abstract
 
     def parents_of(self, code: str) -> tuple[str, ...]:
-        f = getattr(self.concepts, "tree_of", None)
+        f = getattr(self.concepts, "parents_of", None)
         if f is not None:
-            return f(code)[0]  # type: ignore[no-any-return]
+            return f(code)  # type: ignore[no-any-return]
         c = self.concepts.get(code)
         return c.parents if c is not None else ()
 
     def children_of(self, code: str) -> tuple[str, ...]:
-        f = getattr(self.concepts, "tree_of", None)
+        f = getattr(self.concepts, "children_of", None)
         if f is not None:
-            return f(code)[1]  # type: ignore[no-any-return]
+            return f(code)  # type: ignore[no-any-return]
         c = self.concepts.get(code)
         return c.children if c is not None else ()
 

@@ -11,7 +11,8 @@ few microseconds.
 File layout: 8-byte magic, 8-byte header length, the header (pickle: code
 system metadata, groupings, the code list, the text index's vocabulary and
 rank order, section offsets), then raw sections: record offsets (uint64),
-records, and the text index's posting lists (int32).
+records, the text index's posting lists (int32), and the columns read without
+decoding a record (displays, parents, flags, children; each with its offsets).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from .search import Bits, TextIndex
 RECENT = 4096  # decoded concepts kept per process
 _MISSING: Any = object()
 
-MAGIC = b"FTPACK07"
+MAGIC = b"FTPACK08"
 
 
 def _enc_prop(p: Property) -> tuple[Any, ...]:
@@ -105,7 +106,8 @@ class PackedConcepts(MutableMapping[str, Concept]):
         buf: mmap.mmap | bytes,
         offsets: tuple[memoryview, int],
         display_offsets: tuple[memoryview, int],
-        tree_offsets: tuple[memoryview, int],
+        parent_offsets: tuple[memoryview, int],
+        child_offsets: tuple[memoryview, int],
         flags: memoryview | bytes,
     ) -> None:
         """``buf`` holds the sections; each ``(offsets, base)`` gives a section's item
@@ -119,7 +121,10 @@ class PackedConcepts(MutableMapping[str, Concept]):
         self._buf = buf
         self._offsets, self._rbase = offsets
         self._doff, self._dbase = display_offsets
-        self._toff, self._tbase = tree_offsets
+        # parents and children in separate columns: the walks up (is-a, $subsumes)
+        # decode only the parents
+        self._poff, self._pbase = parent_offsets
+        self._coff, self._cbase = child_offsets
         self._flags = flags
         self._extra: dict[str, Concept] = {}
         self._recent: dict[str, Concept] = {}
@@ -161,24 +166,31 @@ class PackedConcepts(MutableMapping[str, Concept]):
         i = self._pos.get(code)
         return i is not None and bool(self._flags[i] & 1)
 
-    def tree_of(self, code: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(parents, children) of a code; ((), ()) for a code the system does not hold."""
+    def parents_of(self, code: str) -> tuple[str, ...]:
+        """The parents of a code; () for a code the system does not hold."""
         i = self._pos.get(code)
         if i is None:
-            return (), ()
-        b = self._tbase
-        t: tuple[tuple[str, ...], tuple[str, ...]] = marshal.loads(
-            self._buf[b + self._toff[i] : b + self._toff[i + 1]]
-        )
+            return ()
+        b, off = self._pbase, self._poff
+        t: tuple[str, ...] = marshal.loads(self._buf[b + off[i] : b + off[i + 1]])
+        return t
+
+    def children_of(self, code: str) -> tuple[str, ...]:
+        """The children of a code; () for a code the system does not hold."""
+        i = self._pos.get(code)
+        if i is None:
+            return ()
+        b, off = self._cbase, self._coff
+        t: tuple[str, ...] = marshal.loads(self._buf[b + off[i] : b + off[i + 1]])
         return t
 
     def has_ancestor(self, ancestor: str, parents: Iterable[str]) -> bool:
-        """Is ``ancestor`` one of ``parents`` or above them? The walk up reads the tree
+        """Is ``ancestor`` one of ``parents`` or above them? The walk up reads the parents
         column in one loop and stops at the first hit."""
         todo = list(parents)
         if ancestor in todo:
             return True
-        pos, toff, buf, b, loads = self._pos, self._toff, self._buf, self._tbase, marshal.loads
+        pos, off, buf, b, loads = self._pos, self._poff, self._buf, self._pbase, marshal.loads
         seen: set[str] = set()
         while todo:
             p = todo.pop()
@@ -188,7 +200,7 @@ class PackedConcepts(MutableMapping[str, Concept]):
             i = pos.get(p)
             if i is None:
                 continue
-            up = loads(buf[b + toff[i] : b + toff[i + 1]])[0]
+            up = loads(buf[b + off[i] : b + off[i + 1]])
             if ancestor in up:
                 return True
             todo.extend(up)
@@ -253,16 +265,20 @@ def write(ix: CodeSystemIndex, path: Path) -> None:
                 counts[prop] = counts.get(prop, 0) + 1
     shared_list = [p for p, n in counts.items() if n >= SHARED_MIN]
     shared = {p: i for i, p in enumerate(shared_list)}
-    offsets, doff, toff = array("Q", [0]), array("Q", [0]), array("Q", [0])
-    records, displays, trees, flags = bytearray(), bytearray(), bytearray(), bytearray()
+    offsets, doff = array("Q", [0]), array("Q", [0])
+    poff, coff = array("Q", [0]), array("Q", [0])
+    records, displays, flags = bytearray(), bytearray(), bytearray()
+    parents, children = bytearray(), bytearray()
     for code in codes:
         c = ix.concepts[code]
         records += encode(c, shared)
         offsets.append(len(records))
         displays += (c.display or "").encode()
         doff.append(len(displays))
-        trees += marshal.dumps((c.parents, c.children))
-        toff.append(len(trees))
+        parents += marshal.dumps(c.parents)
+        poff.append(len(parents))
+        children += marshal.dumps(c.children)
+        coff.append(len(children))
         flags.append(
             (1 if c.abstract else 0) | (2 if c.inactive else 0) | (4 if c.display is None else 0)
         )
@@ -282,10 +298,12 @@ def write(ix: CodeSystemIndex, path: Path) -> None:
         postings.tobytes(),
         doff.tobytes(),
         bytes(displays),
-        toff.tobytes(),
-        bytes(trees),
+        poff.tobytes(),
+        bytes(parents),
         bytes(flags),
         bitmaps,
+        coff.tobytes(),
+        bytes(children),
     ]
     header = {
         "info": ix.info,
@@ -339,6 +357,7 @@ def load(path: Path) -> CodeSystemIndex:
         (parts[0].cast("Q"), starts[1]),
         (parts[4].cast("Q"), starts[5]),
         (parts[6].cast("Q"), starts[7]),
+        (parts[10].cast("Q"), starts[11]),
         parts[8],
     )
     concepts._shared = header["shared_properties"]
