@@ -202,6 +202,13 @@ def _unquote(raw: str) -> str:
     # recent ones. Emptied when full, which bounds it without bookkeeping.
     out = _DECODED.get(raw)
     if out is None:
+        # Text such as a display escapes only spaces and commas, and is seldom sent
+        # twice: replaced in place (the same text as the general decoding when no
+        # other escape is left, as each '%' was one of those) and not remembered,
+        # so it does not push the repeated strings out of the memo.
+        plain = raw.replace("+", " ").replace("%20", " ").replace("%2C", ",")
+        if "%" not in plain:
+            return plain
         # the bytes the escapes stand for, decoded once: the same text as
         # urllib.parse.unquote(..., errors=...) gives, in about half the time
         # (unquote decodes each run of escapes separately)
