@@ -168,20 +168,17 @@ class PackedConcepts(MutableMapping[str, Concept]):
 
     def parents_of(self, code: str) -> tuple[str, ...]:
         """The parents of a code; () for a code the system does not hold."""
-        i = self._pos.get(code)
-        if i is None:
-            return ()
-        b, off = self._pbase, self._poff
-        t: tuple[str, ...] = marshal.loads(self._buf[b + off[i] : b + off[i + 1]])
-        return t
+        return self._codes_in(code, self._pbase, self._poff)
 
     def children_of(self, code: str) -> tuple[str, ...]:
         """The children of a code; () for a code the system does not hold."""
+        return self._codes_in(code, self._cbase, self._coff)
+
+    def _codes_in(self, code: str, base: int, off: memoryview) -> tuple[str, ...]:
         i = self._pos.get(code)
         if i is None:
             return ()
-        b, off = self._cbase, self._coff
-        t: tuple[str, ...] = marshal.loads(self._buf[b + off[i] : b + off[i + 1]])
+        t: tuple[str, ...] = marshal.loads(self._buf[base + off[i] : base + off[i + 1]])
         return t
 
     def has_ancestor(self, ancestor: str, parents: Iterable[str]) -> bool:
