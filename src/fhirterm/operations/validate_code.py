@@ -47,16 +47,18 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
             )
         mode, first = "codeableConcept", req.codeable_concept[0]
         codings = tuple(_with_system(c, req) for c in req.codeable_concept)
-        system0, code0, version0 = first.system, first.code, first.version
     elif req.coding is not None:
         mode, first = "coding", _with_system(req.coding, req)
         codings = (first,)
-        system0, code0, version0 = first.system, first.code, first.version
     else:
-        # a code: no coding is built for it here (run() builds the one it checks); what
-        # stands for it (system0...) is the request's url, code and version
-        mode, codings = "code", ()
-        system0, code0, version0 = req.url, req.code, req.version
+        # a code: no coding is built for it here (run() builds the one it checks)
+        mode, first, codings = "code", None, ()
+    # what the first coding says; for a plain code, the request's url, code and version
+    system0, code0, version0 = (
+        (first.system, first.code, first.version)
+        if first is not None
+        else (req.url, req.code, req.version)
+    )
     issue_path = (
         "" if mode == "code" else "Coding" if mode == "coding" else "CodeableConcept.coding[0]"
     )
