@@ -6,11 +6,13 @@ connection, with one worker to stay light beside other tests.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,5 +75,49 @@ def test_bench_quick_writes_results(tmp_path: Path) -> None:
         assert r["ratio_to_static"] > 0, name
     assert data["results"]["STATIC"]["1"]["ratio_to_static"] == 1.0
     assert set(data["results"]["LK05"]["1"]["statuses"]) == {"404"}
+    # a 200-only test's statuses are wrk's own tally (no Lua call per response)
+    lk01 = data["results"]["LK01"]["1"]
+    assert lk01["statuses"] == {"<400": lk01["requests"], ">=400": 0}
     assert data["targets"]["warm_ready_s"]["value"] == data["time_to_ready_warm_s"]
     assert "JSON:" in proc.stdout and "LK01" in proc.stdout
+
+
+def _bench_module() -> Any:
+    spec = importlib.util.spec_from_file_location("fhirterm_bench_under_test", BENCH)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _raw(statuses: dict[str, int], status_errors: int) -> dict[str, Any]:
+    lat = {"min": 1, "max": 9, "mean": 3, "stdev": 1, "p50": 2, "p90": 5, "p95": 6, "p99": 8}
+    return {
+        "requests": 100,
+        "duration_us": 1_000_000,
+        "bytes": 1000,
+        "errors": {"connect": 0, "read": 0, "write": 0, "status": status_errors, "timeout": 0},
+        "latency_us": lat,
+        "statuses": statuses,
+    }
+
+
+@pytest.mark.parametrize(
+    ("statuses", "status_errors", "expected", "errors"),
+    [
+        ({}, 0, frozenset({200}), 0),  # not counted: wrk saw no status above 399
+        ({}, 3, frozenset({200}), 3),  # not counted: wrk's own tally of >= 400 are errors
+        ({"404": 97, "500": 3}, 100, frozenset({404}), 3),  # counted: a 500 is not a 404
+        ({"200": 100}, 0, frozenset({200}), 0),
+    ],
+)
+def test_summarize_counts_unexpected_statuses(
+    statuses: dict[str, int], status_errors: int, expected: frozenset[int], errors: int
+) -> None:
+    bench = _bench_module()
+    assert bench.needs_status_counts(frozenset({404})) and not bench.needs_status_counts(
+        frozenset({200})
+    )
+    s = bench.summarize(_raw(statuses, status_errors), expected)
+    assert s["errors"] == errors and s["unexpected_status"] == errors
