@@ -118,20 +118,18 @@ class CodeSystemIndex:
     # Hierarchy and display without decoding whole concepts: packed stores
     # (fhirterm.packed) answer these from dedicated columns.
 
-    def rows(
-        self, codes: Iterable[str], selectable: bool = False
-    ) -> list[tuple[str, str | None, bool]]:
-        """(code, display, abstract) of each known code in ``codes``, in order; unknown ones
+    def rows(self, codes: Iterable[str], selectable: bool = False) -> list[tuple[str, str | None]]:
+        """(code, display) of each known code in ``codes``, in order; unknown ones
         left out, and abstract ones too with ``selectable``."""
         f = getattr(self.concepts, "rows", None)
         if f is not None:
-            rows: list[tuple[str, str | None, bool]] = f(codes, selectable)
+            rows: list[tuple[str, str | None]] = f(codes, selectable)
             return rows
-        out: list[tuple[str, str | None, bool]] = []
+        out: list[tuple[str, str | None]] = []
         for code in codes:
             c = self.concepts.get(code)
             if c is not None and not (selectable and c.abstract):
-                out.append((code, c.display, c.abstract))
+                out.append((code, c.display))
         return out
 
     def is_abstract(self, code: str) -> bool:

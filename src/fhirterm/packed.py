@@ -75,15 +75,20 @@ def encode(c: Concept, shared: dict[Property, int] | None = None) -> bytes:
 
 
 def decode(code: str, raw: bytes | memoryview, shared: list[Property] | None = None) -> Concept:
+    """The Concept of one record (``encode``'s inverse); ``shared`` the header's table
+    of property values that records refer to by index (an int in place of a property)."""
     t = marshal.loads(raw)
+    # list comprehensions, not generators, and a test of the empty case first: a
+    # $lookup of a random code decodes its record, and this is ~30 % of the decoding
+    # (5.5 -> 3.9 us a record, measured on 20,000 ICD-10-CM records)
+    ds, ps = t[2], t[3]
+    table = shared or []
     return Concept(
         code,
         t[0],
         t[1],
-        tuple(Designation(*d) for d in t[2]),
-        tuple(
-            shared[p] if isinstance(p, int) and shared is not None else _dec_prop(p) for p in t[3]
-        ),
+        tuple([Designation(*d) for d in ds]) if ds else (),
+        tuple([table[p] if p.__class__ is int else _dec_prop(p) for p in ps]) if ps else (),
         t[4],
         t[5],
         t[6],
@@ -133,33 +138,32 @@ class PackedConcepts(MutableMapping[str, Concept]):
     # Columns read without decoding the whole record: the hierarchy walks and
     # the displays of parents, children and siblings need only these.
 
-    def rows(
-        self, codes: Iterable[str], selectable: bool = False
-    ) -> list[tuple[str, str | None, bool]]:
-        """(code, display, abstract) of each known code in ``codes``, in order;
-        with ``selectable``, abstract codes are left out (before their display is read).
+    def rows(self, codes: Iterable[str], selectable: bool = False) -> list[tuple[str, str | None]]:
+        """(code, display) of each known code in ``codes``, in order; with
+        ``selectable``, abstract codes are left out (before their display is read).
 
         One call for the parents, children or siblings a $lookup lists: the
         columns are read in one loop instead of three method calls per code.
         """
-        out: list[tuple[str, str | None, bool]] = []
+        out: list[tuple[str, str | None]] = []
         pos, extra, flags = self._pos, self._extra, self._flags
         doff, buf, b = self._doff, self._buf, self._dbase
         for code in codes:
             i = pos.get(code)
             if i is None:
                 continue
-            c = extra.get(code)
+            # concepts set after load shadow their records; most stores have none
+            c = extra.get(code) if extra else None
             f = flags[i]
             if c is not None:
                 if not (selectable and c.abstract):
-                    out.append((code, c.display, c.abstract))
+                    out.append((code, c.display))
             elif selectable and f & 1:
                 continue
             elif f & 4:
-                out.append((code, None, bool(f & 1)))
+                out.append((code, None))
             else:
-                out.append((code, buf[b + doff[i] : b + doff[i + 1]].decode(), bool(f & 1)))
+                out.append((code, buf[b + doff[i] : b + doff[i + 1]].decode()))
         return out
 
     def is_abstract(self, code: str) -> bool:

@@ -75,7 +75,7 @@ def siblings(cs: CodeSystemIndex, concept: Concept) -> list[tuple[str, str | Non
         kids: Iterable[str] = cs.children_of(concept.parents[0])
     else:
         kids = dict.fromkeys(k for p in concept.parents for k in cs.children_of(p))
-    return [(k, d) for k, d, _ in cs.rows(kids, selectable=True) if k != me]
+    return [r for r in cs.rows(kids, selectable=True) if r[0] != me]
 
 
 class _Shape:
@@ -212,8 +212,8 @@ def _displays(cs: CodeSystemIndex, codes: tuple[str, ...]) -> list[tuple[str, st
         return []
     rows = cs.rows(codes)
     if len(rows) == len(codes):  # all known (rows keeps the order)
-        return [(k, d) for k, d, _ in rows]
-    known = {k: d for k, d, _ in rows}
+        return rows
+    known = dict(rows)
     return [(k, known.get(k)) for k in codes]
 
 
