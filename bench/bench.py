@@ -17,7 +17,8 @@ What it does (bench/README.md has the details):
 2. Sums RSS and PSS (``/proc/<pid>/smaps_rollup``) over the server process and
    all its descendants, after load and again after all load tests.
 3. Checks known answers once (abort if wrong), then runs wrk at each
-   connection count against the static ceiling (``/_bench/static``) and each
+   connection count against the server's floor (``/_bench/bare``, a bare WSGI
+   callable), the static ceiling (``/_bench/static``, a Flask route) and each
    selected test, interleaved so that every ratio compares runs made minutes
    apart at most.
 4. Prints a table and writes JSON (``--json``, default bench-results/bench.json).
@@ -65,6 +66,7 @@ LUA_DRIVER = Path(__file__).resolve().parent / "lua" / "cycle.lua"
 HOST = "127.0.0.1"  # loopback only, by design: there is no option to change it
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 STATIC = "STATIC"
+BARE = "BARE"
 POLL_S = 0.020
 TARGET_WARM_READY_S = 2.0
 TARGET_LOOKUP_RATIO = 0.8
@@ -254,6 +256,19 @@ def _static_verify(st: int, body: Any) -> str | None:
     return None if st == 200 else f"status {st}"
 
 
+def _bare_requests(_: Pool) -> list[Request]:
+    return [Request("/_bench/bare")]
+
+
+def _bare_check(base: str) -> None:
+    st, body = http_get(base, "/_bench/bare")
+    expect(st == 200, f"/_bench/bare answered {st}; is FHIRTERM_BENCH_STATIC=1 honoured?")
+    expect(
+        isinstance(body, dict) and body.get("resourceType") == "Parameters",
+        "/_bench/bare did not answer a Parameters resource",
+    )
+
+
 def _lk01_requests(pool: Pool) -> list[Request]:
     return [Request(lookup_path(c.code)) for c in pool.existing()]
 
@@ -332,6 +347,18 @@ CEILING = BenchTest(
     _static_check,
     _static_verify,
     aliases=("static", "ceiling"),
+)
+
+# The same body from a bare WSGI callable in front of the whole stack: what
+# granian, the network and wrk alone allow on this machine in this run (no
+# Flask, none of our code). Not a target; it tells a slow day from a slow change.
+FLOOR = BenchTest(
+    BARE,
+    "GET /_bench/bare: the same body from a bare WSGI callable (the server's floor)",
+    _bare_requests,
+    _bare_check,
+    _static_verify,
+    aliases=("bare", "floor"),
 )
 
 # The named tests, in run order. Names follow the HealthSamurai tx-benchmark
@@ -588,8 +615,8 @@ def select_tests(only: str | None) -> list[BenchTest]:
     out: list[BenchTest] = []
     for raw in only.split(","):
         key = raw.strip().lower()
-        if not key or key in ("static", "ceiling"):
-            continue  # the ceiling always runs
+        if not key or key in ("static", "ceiling", "bare", "floor"):
+            continue  # the ceiling and the floor always run
         if key not in by_name:
             names = ", ".join(f"{t.name} ({'/'.join(t.aliases)})" for t in TESTS)
             raise BenchError(f"unknown test {raw!r}; known: {names}")
@@ -1052,7 +1079,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "wrk_threads": args.threads,
             "codes": args.codes,
             "seed": args.seed,
-            "tests": [STATIC] + [t.name for t in tests],
+            "tests": [BARE, STATIC] + [t.name for t in tests],
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "wrk": wrk_version(),
@@ -1112,7 +1139,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             # 4. request lists, known answers
             pool = Pool(cache, args.codes, args.seed)
             files: dict[str, Path] = {}
-            for t in [CEILING, *tests]:
+            for t in [FLOOR, CEILING, *tests]:
                 reqs = t.requests(pool)
                 if not reqs:
                     raise BenchError(f"{t.name}: no requests generated")
@@ -1127,9 +1154,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             pool._index = None  # free it before the load tests
 
             # 5. load: the ceiling then each test, per connection count
-            results: dict[str, dict[str, Any]] = {t.name: {} for t in [CEILING, *tests]}
+            results: dict[str, dict[str, Any]] = {t.name: {} for t in [FLOOR, CEILING, *tests]}
             for conns in conns_list:
-                for t in [CEILING, *tests]:
+                for t in [FLOOR, CEILING, *tests]:
                     if args.warmup > 0:
                         run_wrk(
                             srv.base, files[t.name], conns, args.threads, args.warmup, args.timeout
@@ -1164,6 +1191,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     ceiling = results[STATIC][c]["requests_per_s"]
                     s["ratio_to_static"] = (
                         round(s["requests_per_s"] / ceiling, 3) if ceiling > 0 else None
+                    )
+                    floor = results[BARE][c]["requests_per_s"]
+                    s["ratio_to_bare"] = (
+                        round(s["requests_per_s"] / floor, 3) if floor > 0 else None
                     )
                     # The same ratio from server CPU per request: what the throughput ratio
                     # would be with the server alone on the CPUs; robust to other load.

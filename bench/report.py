@@ -18,6 +18,10 @@ def load(arg: str) -> tuple[str, dict[str, Any]]:
     return label or p.stem, json.loads(p.read_text())
 
 
+def _ratio(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f}"  # runs before the floor existed have none
+
+
 def report(runs: list[tuple[str, dict[str, Any]]]) -> str:
     out: list[str] = []
     out.append("| run | warm ready s | cold ready s | PSS after load MB | PSS after bench MB |")
@@ -36,14 +40,16 @@ def report(runs: list[tuple[str, dict[str, Any]]]) -> str:
             "",
             f"### {name}",
             "",
-            "| run | conns | req/s | p50 ms | p95 ms | p99 ms | errors | vs static | server µs/req |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| run | conns | req/s | p50 ms | p95 ms | p99 ms | errors | vs static | vs bare "
+            "| server µs/req |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for label, d in runs:
             for conns, r in d["results"].get(name, {}).items():
                 out.append(
                     f"| {label} | {conns} | {r['requests_per_s']:.0f} | {r['p50_ms']:.3f} | {r['p95_ms']:.3f} "
                     f"| {r['p99_ms']:.3f} | {r['errors']} | {r.get('ratio_to_static', 1.0):.2f} "
+                    f"| {_ratio(r.get('ratio_to_bare'))} "
                     f"| {r.get('server_cpu_us_per_request', 0):.0f} |"
                 )
     return "\n".join(out) + "\n"

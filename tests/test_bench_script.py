@@ -55,6 +55,7 @@ def test_bench_quick_writes_results(tmp_path: Path) -> None:
         assert mem["rss_mb"] > 0 and mem["pss_mb"] > 0 and mem["processes"] >= 2, when
 
     assert set(data["results"]) == {
+        "BARE",
         "STATIC",
         "LK01",
         "LK05",
@@ -74,6 +75,8 @@ def test_bench_quick_writes_results(tmp_path: Path) -> None:
         assert r["errors"] == 0, (name, r)
         assert r["ratio_to_static"] > 0, name
     assert data["results"]["STATIC"]["1"]["ratio_to_static"] == 1.0
+    assert data["results"]["BARE"]["1"]["ratio_to_bare"] == 1.0
+    assert all(by_conns["1"]["ratio_to_bare"] > 0 for by_conns in data["results"].values())
     assert set(data["results"]["LK05"]["1"]["statuses"]) == {"404"}
     # a 200-only test's statuses are wrk's own tally (no Lua call per response)
     lk01 = data["results"]["LK01"]["1"]

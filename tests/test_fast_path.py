@@ -159,3 +159,22 @@ def test_query_parsing_matches_werkzeug(qs: str) -> None:
     from fhirterm.wire.params import parse_query
 
     assert parse_query(qs) == parse_qsl(qs, keep_blank_values=True, errors="werkzeug.url_quote")
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_bench_routes_only_with_bench_static(full_registry: Registry, on: bool) -> None:
+    """/_bench/bare (bare WSGI) and /_bench/static (Flask) give the same body, only when
+    FHIRTERM_BENCH_STATIC is on; other requests go through the stack unchanged."""
+    from fhirterm.web.app import STATIC_BODY, create_wsgi
+
+    settings = Settings(content_dir=REPO / "codesystems", bench_static=on)
+    client = Client(create_wsgi(settings, full_registry))
+    for path in ("/_bench/bare", "/_bench/static"):
+        r = client.get(path)
+        if on:
+            assert r.status_code == 200 and r.data == STATIC_BODY, path
+            assert r.headers["Content-Type"] == "application/fhir+json"
+        else:
+            assert r.status_code == 404, path
+    r = client.get("/fhir/CodeSystem/$lookup", query_string=f"system={quote(ICD)}&code=M99.44")
+    assert r.status_code == 200 and orjson.loads(r.data)["resourceType"] == "Parameters"

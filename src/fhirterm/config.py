@@ -9,7 +9,7 @@
 | FHIRTERM_EXPANSION_LIMIT | 1000 | largest unpaged expansion (as tx.fhir.org); page with count/offset |
 | FHIRTERM_CACHE_DIR | ~/.cache/fhirterm | where parsed releases are cached (``off`` disables) |
 | FHIRTERM_RESPONSE_CACHE | 1024 | responses of deterministic GET reads kept per worker, at most 2 MB (0 disables) |
-| FHIRTERM_BENCH_STATIC | 0 | 1 serves a fixed body at /_bench/static (the benchmark's ceiling) |
+| FHIRTERM_BENCH_STATIC | 0 | 1 serves a fixed body at /_bench/static (a Flask route: the benchmark's ceiling) and /_bench/bare (a bare WSGI callable: the server's floor) |
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import orjson
 from flask import Flask, Response
@@ -109,4 +111,26 @@ def create_wsgi(settings: Settings | None = None, registry: Registry | None = No
     whose fast path answers GET operations without Flask's request machinery.
     """
     settings = settings or Settings.from_env()
-    return ResponseCache(create_app(settings, registry), max_entries=settings.response_cache)
+    stack: WSGIApp = ResponseCache(
+        create_app(settings, registry), max_entries=settings.response_cache
+    )
+    return _with_bench_bare(stack) if settings.bench_static else stack
+
+
+def _with_bench_bare(app: WSGIApp) -> WSGIApp:
+    """``/_bench/bare``: the static body from a bare WSGI callable in front of the stack.
+
+    Only with ``FHIRTERM_BENCH_STATIC``: the benchmark's floor of the server
+    itself (granian, the network and the load generator, with no Flask and
+    none of our code), so a run shows how fast the machine is that day beside
+    the Flask ceiling. Every other request pays one more call (~0.1 µs).
+    """
+    headers = [("Content-Type", errors.FHIR_JSON), ("Content-Length", str(len(STATIC_BODY)))]
+
+    def bare(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/_bench/bare":
+            start_response("200 OK", list(headers))
+            return [STATIC_BODY]
+        return app(environ, start_response)
+
+    return bare
