@@ -243,13 +243,18 @@ def _static_requests(_: Pool) -> list[Request]:
     return [Request("/_bench/static")]
 
 
-def _static_check(base: str) -> None:
-    st, body = http_get(base, "/_bench/static")
-    expect(st == 200, f"/_bench/static answered {st}; is FHIRTERM_BENCH_STATIC=1 honoured?")
-    expect(
-        isinstance(body, dict) and body.get("resourceType") == "Parameters",
-        "/_bench/static did not answer a Parameters resource",
-    )
+def _fixed_body_check(path: str) -> Check:
+    """The known answer of a reference route (/_bench/static, /_bench/bare): a Parameters."""
+
+    def check(base: str) -> None:
+        st, body = http_get(base, path)
+        expect(st == 200, f"{path} answered {st}; is FHIRTERM_BENCH_STATIC=1 honoured?")
+        expect(
+            isinstance(body, dict) and body.get("resourceType") == "Parameters",
+            f"{path} did not answer a Parameters resource",
+        )
+
+    return check
 
 
 def _static_verify(st: int, body: Any) -> str | None:
@@ -258,15 +263,6 @@ def _static_verify(st: int, body: Any) -> str | None:
 
 def _bare_requests(_: Pool) -> list[Request]:
     return [Request("/_bench/bare")]
-
-
-def _bare_check(base: str) -> None:
-    st, body = http_get(base, "/_bench/bare")
-    expect(st == 200, f"/_bench/bare answered {st}; is FHIRTERM_BENCH_STATIC=1 honoured?")
-    expect(
-        isinstance(body, dict) and body.get("resourceType") == "Parameters",
-        "/_bench/bare did not answer a Parameters resource",
-    )
 
 
 def _lk01_requests(pool: Pool) -> list[Request]:
@@ -344,7 +340,7 @@ CEILING = BenchTest(
     STATIC,
     "GET /_bench/static: fixed ~1.5 KB Parameters (the ceiling)",
     _static_requests,
-    _static_check,
+    _fixed_body_check("/_bench/static"),
     _static_verify,
     aliases=("static", "ceiling"),
 )
@@ -356,7 +352,7 @@ FLOOR = BenchTest(
     BARE,
     "GET /_bench/bare: the same body from a bare WSGI callable (the server's floor)",
     _bare_requests,
-    _bare_check,
+    _fixed_body_check("/_bench/bare"),
     _static_verify,
     aliases=("bare", "floor"),
 )
