@@ -977,6 +977,11 @@ def summarize(raw: dict[str, Any], expected: frozenset[int]) -> dict[str, Any]:
     dur = raw["duration_us"] / 1e6
     sock = {k: int(v) for k, v in raw["errors"].items() if k != "status"}
     if raw["statuses"] or needs_status_counts(expected):
+        if not raw["statuses"] and raw["requests"]:
+            raise BenchError(
+                "wrk answered with no status counts for a test that needs them: "
+                "is FHIRTERM_BENCH_STATUSES=1 reaching bench/lua/cycle.lua?"
+            )
         statuses = {int(k): int(v) for k, v in raw["statuses"].items()}
         unexpected = sum(v for k, v in statuses.items() if k not in expected)
         shown = {str(k): v for k, v in sorted(statuses.items())}

@@ -124,3 +124,10 @@ def test_summarize_counts_unexpected_statuses(
     )
     s = bench.summarize(_raw(statuses, status_errors), expected)
     assert s["errors"] == errors and s["unexpected_status"] == errors
+
+
+def test_summarize_refuses_missing_counts() -> None:
+    """A test that needs counted statuses (LK05's 404) and got none is an error, not 0 errors."""
+    bench = _bench_module()
+    with pytest.raises(bench.BenchError, match="no status counts"):
+        bench.summarize(_raw({}, 100), frozenset({404}))
