@@ -131,3 +131,70 @@ def test_summarize_refuses_missing_counts() -> None:
     bench = _bench_module()
     with pytest.raises(bench.BenchError, match="no status counts"):
         bench.summarize(_raw({}, 100), frozenset({404}))
+
+
+def _run_result(rps: float, p50: float, errors: int = 0) -> dict[str, Any]:
+    """A bench result whose every target test ran at rps requests/s (ceiling 8,000)."""
+    by_conns = {
+        c: {"requests_per_s": rps, "ratio_to_static": rps / 8000, "p50_ms": p50, "errors": 0}
+        for c in ("1", "10", "50")
+    }
+    results: dict[str, Any] = {n: {c: dict(s) for c, s in by_conns.items()} for n in TARGET_TESTS}
+    results["EX03"] = {"1": {"p50_ms": 1.5, "errors": 0}}
+    results["LK05"]["50"]["errors"] = errors
+    return {
+        "time_to_ready_warm_s": 0.8,
+        "memory": {"after_bench": {"pss_mb": 240.0}},
+        "results": results,
+    }
+
+
+TARGET_TESTS = ("LK01", "LK05", "VC01", "VC02", "VC03", "SS01", "CM01")
+
+
+def test_targets_checks_every_target_of_the_issue() -> None:
+    bench = _bench_module()
+    assert bench.TARGET_TESTS == TARGET_TESTS
+    met = bench.targets(_run_result(12_000, 0.2))
+    assert {k for k, t in met.items() if t["ok"] is not True} == set()
+    assert set(met) == {
+        "warm_ready_s",
+        "pss_after_bench_mb",
+        "ratio_to_static_at_10_connections",
+        "ratio_to_static_at_50_connections",
+        "requests_per_s_at_10_connections",
+        "p50_ms_at_1_connection",
+        "ex03_p50_ms_at_1_connection",
+        "errors",
+    }
+
+    slow = _run_result(12_000, 0.2)
+    slow["results"]["VC03"]["10"]["requests_per_s"] = 9_500.0
+    slow["results"]["SS01"]["1"]["p50_ms"] = 0.31
+    slow["results"]["LK01"]["50"]["ratio_to_static"] = 0.79
+    slow["memory"]["after_bench"]["pss_mb"] = 250.5
+    got = bench.targets(slow)
+    missed = {k for k, t in got.items() if t["ok"] is False}
+    assert missed == {
+        "requests_per_s_at_10_connections",
+        "p50_ms_at_1_connection",
+        "ratio_to_static_at_50_connections",
+        "pss_after_bench_mb",
+    }
+    assert got["requests_per_s_at_10_connections"]["worst"] == "VC03"
+    assert got["requests_per_s_at_10_connections"]["value"] == 9_500.0
+    assert got["p50_ms_at_1_connection"]["worst"] == "SS01"
+
+    errs = bench.targets(_run_result(12_000, 0.2, errors=3))["errors"]
+    assert errs["ok"] is False and errs["value"] == 3 and errs["by_run"] == {"LK05 c=50": 3}
+
+
+def test_targets_not_measured_are_not_applicable() -> None:
+    """A run with --only or other connection counts says n/a, not OK, for what it did not measure."""
+    bench = _bench_module()
+    r = _run_result(12_000, 0.2)
+    r["results"] = {"LK01": {"1": r["results"]["LK01"]["1"]}}
+    got = bench.targets(r)
+    assert got["p50_ms_at_1_connection"]["ok"] is True
+    assert got["requests_per_s_at_10_connections"]["ok"] is None
+    assert got["ex03_p50_ms_at_1_connection"]["ok"] is None
