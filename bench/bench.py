@@ -682,9 +682,17 @@ class Server:
         return f"http://{HOST}:{self.port}"
 
     @classmethod
-    def start(cls, workers: int, cache_dir: Path, extra: tuple[str, ...] = ()) -> Server:
+    def start(
+        cls,
+        workers: int,
+        cache_dir: Path,
+        extra: tuple[str, ...] = (),
+        command: Callable[[int], list[str]] | None = None,
+    ) -> Server:
+        """Start ``fhirterm serve`` (or ``command(port)``, another server of the same
+        app: bench/servers.py) on a free port of 127.0.0.1."""
         port = free_port()
-        cmd = server_command(port, workers, extra)
+        cmd = command(port) if command is not None else server_command(port, workers, extra)
         t0 = time.perf_counter()
         proc = subprocess.Popen(
             cmd,

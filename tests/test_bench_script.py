@@ -6,18 +6,13 @@ connection, with one worker to stay light beside other tests.
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench" / "bench.py"
+from .bench_scripts import load_script, run_script
 
 pytestmark = [
     pytest.mark.server,
@@ -26,27 +21,8 @@ pytestmark = [
 
 
 def test_bench_quick_writes_results(tmp_path: Path) -> None:
-    out = tmp_path / "bench.json"
-    cmd = [
-        sys.executable,
-        str(BENCH),
-        "--quick",
-        "--connections",
-        "1",
-        "--duration",
-        "1",
-        "--workers",
-        "1",
-        "--codes",
-        "300",
-        "--json",
-        str(out),
-    ]
-    proc = subprocess.run(
-        cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
-    )
-    assert proc.returncode == 0, f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
-    data = json.loads(out.read_text())
+    args = ["--quick", "--connections", "1", "--duration", "1", "--workers", "1", "--codes", "300"]
+    proc, data = run_script("bench", args, tmp_path)
 
     for key in ("time_to_ready_cold_s", "time_to_ready_warm_s"):
         assert isinstance(data[key], float) and data[key] > 0, key
@@ -86,12 +62,7 @@ def test_bench_quick_writes_results(tmp_path: Path) -> None:
 
 
 def _bench_module() -> Any:
-    spec = importlib.util.spec_from_file_location("fhirterm_bench_under_test", BENCH)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bench")
 
 
 def _raw(statuses: dict[str, int], status_errors: int) -> dict[str, Any]:
