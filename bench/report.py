@@ -11,6 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# bench.py is a script beside this one: its target checks judge every run alike,
+# also runs recorded before it checked them all.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench
+
+FIRST = ("BARE", "STATIC")  # the floor and the ceiling before the tests
+
 
 def load(arg: str) -> tuple[str, dict[str, Any]]:
     label, _, path = arg.rpartition("=")
@@ -22,17 +29,51 @@ def _ratio(x: float | None) -> str:
     return "–" if x is None else f"{x:.2f}"  # runs before the floor existed have none
 
 
+def _verdict(t: dict[str, Any]) -> str:
+    if t["ok"] is None:
+        return "n/a"
+    v = t["value"]
+    shown = f"{v:,.0f}" if isinstance(v, int | float) and v >= 1000 else str(v)
+    worst = f" ({t['worst']})" if "worst" in t else ""
+    return f"{shown}{worst} {'OK' if t['ok'] else 'MISSED'}"
+
+
+def targets_table(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Each target of issue 6 (rows) in each run (columns): the value, the worst test
+    where several apply, and OK or MISSED, as bench.targets judges it."""
+    judged = [(label, bench.targets(d)) for label, d in runs]
+    keys: list[str] = []
+    for _, t in judged:
+        keys += [k for k in t if k not in keys]
+    out = [
+        "| target | want | " + " | ".join(label for label, _ in judged) + " |",
+        "|---|---|" + "---|" * len(judged),
+    ]
+    for k in keys:
+        want = next(t[k]["target"] for _, t in judged if k in t).split(" for each of ")[0]
+        cells = [_verdict(t[k]) if k in t else "–" for _, t in judged]
+        out.append(f"| {k} | {want} | " + " | ".join(cells) + " |")
+    return out
+
+
 def report(runs: list[tuple[str, dict[str, Any]]]) -> str:
     out: list[str] = []
-    out.append("| run | warm ready s | cold ready s | PSS after load MB | PSS after bench MB |")
-    out.append("|---|---|---|---|---|")
+    out.append(
+        "| run | commit | processor | warm ready s | cold ready s | PSS after load MB "
+        "| PSS after bench MB |"
+    )
+    out.append("|---|---|---|---|---|---|---|")
     for label, d in runs:
         m = d.get("memory", {})
+        meta = d.get("meta", {})
         out.append(
-            f"| {label} | {d.get('time_to_ready_warm_s')} | {d.get('time_to_ready_cold_s')} | "
+            f"| {label} | {str(meta.get('git', {}).get('commit', ''))[:7]} "
+            f"| {meta.get('cpu', '–')} "
+            f"| {d.get('time_to_ready_warm_s')} | {d.get('time_to_ready_cold_s')} | "
             f"{m.get('after_load', {}).get('pss_mb')} | {m.get('after_bench', {}).get('pss_mb')} |"
         )
-    names: list[str] = []
+    out += ["", *targets_table(runs)]
+    names: list[str] = [n for n in FIRST if any(n in d["results"] for _, d in runs)]
     for _, d in runs:
         names += [n for n in d["results"] if n not in names]
     for name in names:

@@ -169,3 +169,28 @@ def test_targets_not_measured_are_not_applicable() -> None:
     assert got["p50_ms_at_1_connection"]["ok"] is True
     assert got["requests_per_s_at_10_connections"]["ok"] is None
     assert got["ex03_p50_ms_at_1_connection"]["ok"] is None
+
+
+def test_report_shows_targets_per_run_and_floor_first() -> None:
+    """bench/report.py judges each run with bench.targets (also runs recorded before it
+    checked every target) and lists the floor and the ceiling before the tests."""
+    report = load_script("report")
+    full = {"p95_ms": 0.4, "p99_ms": 0.5, "server_cpu_us_per_request": 80.0, "ratio_to_bare": 0.5}
+    fast = _run_result(12_000, 0.2)
+    slow = _run_result(12_000, 0.2)
+    slow["results"]["VC03"]["10"]["requests_per_s"] = 9_500.0
+    for run in (fast, slow):
+        run["results"] = {"BARE": {"1": dict(run["results"]["LK01"]["1"])}, **run["results"]}
+        run["results"] = {"STATIC": {"1": dict(run["results"]["LK01"]["1"])}, **run["results"]}
+        for by_c in run["results"].values():
+            for s in by_c.values():
+                s.update({k: v for k, v in full.items() if k not in s})
+                s.setdefault("requests_per_s", 1.0)
+        run["meta"] = {"git": {"commit": "abcdef123"}, "cpu": "Test CPU"}
+    text = report.report([("fast", fast), ("slow", slow)])
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines()}
+    assert rows["requests_per_s_at_10_connections"].endswith(
+        "| 12,000 (LK01) OK | 9,500 (VC03) MISSED |"
+    )
+    assert "| fast | abcdef1 | Test CPU |" in text
+    assert text.index("### STATIC") < text.index("### LK01")
