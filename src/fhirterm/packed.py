@@ -10,9 +10,11 @@ few microseconds.
 
 File layout: 8-byte magic, 8-byte header length, the header (pickle: code
 system metadata, groupings, the code list, the text index's vocabulary and
-rank order, section offsets), then raw sections: record offsets (uint64),
-records, the text index's posting lists (int32), and the columns read without
-decoding a record (displays, parents, flags, children; each with its offsets).
+rank order, the bitmaps' keys and counts, section offsets), then raw sections:
+record offsets (uint64), records, the text index's posting lists (int32; empty
+for a list that has a bitmap, which is read through the bitmap), and the
+columns read without decoding a record (displays, parents, flags, children;
+each with its offsets).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from .search import Bits, TextIndex
 RECENT = 4096  # decoded concepts kept per process
 _MISSING: Any = object()
 
-MAGIC = b"FTPACK08"
+MAGIC = b"FTPACK09"
 
 
 def _enc_prop(p: Property) -> tuple[Any, ...]:
@@ -286,9 +288,16 @@ def write(ix: CodeSystemIndex, path: Path) -> None:
     text = ix.text_index()
     postings = array("i")
     post_off = array("Q", [0])
-    for lists in (text.postings, text.display_postings, text.prefix_postings, text.prefix_display):
-        for p in lists:
-            postings.extend(p)
+    for kind, lists in (
+        ("v", text.postings),
+        ("v", text.display_postings),
+        ("p", text.prefix_postings),
+        ("p", text.prefix_display),
+    ):
+        for i, p in enumerate(lists):
+            # a list with a bitmap is read through the bitmap only: not stored
+            if (kind, i) not in text.bitmaps:
+                postings.extend(p)
             post_off.append(len(postings))
     keys = sorted(text.bitmaps)
     bitmaps = b"".join(bytes(text.bitmaps[k][0]) + bytes(text.bitmaps[k][1]) for k in keys)
@@ -316,6 +325,7 @@ def write(ix: CodeSystemIndex, path: Path) -> None:
         "prefixes": list(text.prefixes),
         "shared_properties": shared_list,
         "bitmap_keys": keys,
+        "bitmap_counts": [text.bit_counts[k] for k in keys],
         "sizes": [len(s) for s in sections],
     }
     head = pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL)
@@ -375,6 +385,10 @@ def load(path: Path) -> CodeSystemIndex:
         lists[2 * n : 2 * n + m],
         lists[2 * n + m :],
         _bitmaps(header["bitmap_keys"], parts[9], (len(header["rank_codes"]) + 7) // 8),
+        {
+            (k[0], k[1]): n
+            for k, n in zip(header["bitmap_keys"], header["bitmap_counts"], strict=True)
+        },
     )
     ix = CodeSystemIndex(
         info=header["info"], concepts=concepts, roots=header["roots"], groupings=header["groupings"]

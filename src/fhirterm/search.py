@@ -16,8 +16,9 @@ import bisect
 import heapq
 import re
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 
 from .model import Concept
 
@@ -53,6 +54,25 @@ def _has(sorted_list: Postings, o: int) -> bool:
     return i < len(sorted_list) and sorted_list[i] == o
 
 
+_NONZERO = re.compile(rb"[^\x00]")
+
+# (count, all ordinals, display ordinals, bitmaps of both or None): one query word
+_Word = tuple[int, Postings, Postings, tuple[Bits, Bits] | None]
+
+
+def _iter_ordinals(raw: bytes) -> Iterator[int]:
+    """The ordinals set in a bitmap, in order (the non-zero bytes found by a regex scan)."""
+    for m in _NONZERO.finditer(raw):
+        byte, base = raw[m.start()], m.start() * 8
+        for b in range(8):
+            if byte >> b & 1:
+                yield base + b
+
+
+def _ordinals(bits: Bits) -> list[int]:
+    return list(_iter_ordinals(bytes(bits)))
+
+
 @dataclass(slots=True)
 class TextIndex:
     codes: list[str]  # ordinal -> code
@@ -62,9 +82,13 @@ class TextIndex:
     prefixes: dict[str, int]  # short prefix -> position in the prefix lists
     prefix_postings: list[Postings]  # union of the postings of every word with the prefix
     prefix_display: list[Postings]  # the same for display words
-    # Bitmaps (one bit per ordinal) of the big posting lists, keyed like _word's
-    # key: intersecting two big lists is then one integer AND, not a set walk.
+    # Bitmaps (one bit per ordinal) of the big posting lists, keyed ("v", vocab
+    # position) or ("p", prefix position): intersecting two big lists is then one
+    # integer AND, not a set walk. A list with a bitmap is read only through it
+    # (ordinals are rank order, so the lowest bits are the best matches), so the
+    # packed form stores no posting list for it (~29 MB less of ICD-10-CM's file).
     bitmaps: dict[tuple[str, int], tuple[Bits, Bits]] = field(default_factory=dict)
+    bit_counts: dict[tuple[str, int], int] = field(default_factory=dict)  # matches per bitmap
 
     @classmethod
     def from_parts(
@@ -77,8 +101,11 @@ class TextIndex:
         prefix_postings: Sequence[Postings] = (),
         prefix_display: Sequence[Postings] = (),
         bitmaps: dict[tuple[str, int], tuple[Bits, Bits]] | None = None,
+        bit_counts: dict[tuple[str, int], int] | None = None,
     ) -> TextIndex:
-        """Assemble an index; prefix unions and bitmaps are computed when not given."""
+        """Assemble an index; prefix unions and bitmaps are computed when not given
+        (``bit_counts``, the matches of each bitmap, come with given ``bitmaps``; the
+        posting lists of keys with a bitmap may then be empty: they are not read)."""
         ix = cls(
             codes,
             vocab,
@@ -109,8 +136,12 @@ class TextIndex:
                 for i, (a, d) in enumerate(zip(alls, disps, strict=True)):
                     if len(a) >= BITMAP_MIN:
                         ix.bitmaps[(kind, i)] = (to_bitmap(a, n), to_bitmap(d, n))
+                        ix.bit_counts[(kind, i)] = len(a)
         else:
             ix.bitmaps = bitmaps
+            ix.bit_counts = bit_counts if bit_counts is not None else {}
+            if ix.bit_counts.keys() != bitmaps.keys():
+                raise ValueError("every bitmap needs its count of matches")
         return ix
 
     @classmethod
@@ -148,22 +179,24 @@ class TextIndex:
             out.update(p)
         return out
 
-    def _word(self, w: str) -> tuple[Postings, Postings, tuple[Bits, Bits] | None]:
-        """Sorted (all, display) ordinals of the concepts having a word starting with ``w``,
-        with their bitmaps when the lists are big."""
+    def _word(self, w: str) -> _Word:
+        """The concepts having a word starting with ``w``: their count, sorted (all,
+        display) ordinals, and the lists' bitmaps when they are big (then the lists
+        are not to be read: the packed form leaves them empty)."""
         lo, hi = self._range(w)
         if hi - lo == 1:
-            return self.postings[lo], self.display_postings[lo], self.bitmaps.get(("v", lo))
-        i = self.prefixes.get(w)
-        if i is not None:
-            return self.prefix_postings[i], self.prefix_display[i], self.bitmaps.get(("p", i))
-        if hi == lo:
-            return (), (), None
-        return (
-            array("i", sorted(self._union(self.postings, lo, hi))),
-            array("i", sorted(self._union(self.display_postings, lo, hi))),
-            None,
-        )
+            key: tuple[str, int] = ("v", lo)
+            a, d = self.postings[lo], self.display_postings[lo]
+        elif (i := self.prefixes.get(w)) is not None:
+            key = ("p", i)
+            a, d = self.prefix_postings[i], self.prefix_display[i]
+        elif hi == lo:
+            return 0, (), (), None
+        else:
+            u = array("i", sorted(self._union(self.postings, lo, hi)))
+            return len(u), u, array("i", sorted(self._union(self.display_postings, lo, hi))), None
+        bm = self.bitmaps.get(key)
+        return (len(a), a, d, None) if bm is None else (self.bit_counts[key], a, d, bm)
 
     def search(self, text: str) -> Matches | BitMatches | None:
         """Concepts matching every word of ``text`` as a word prefix.
@@ -173,21 +206,23 @@ class TextIndex:
         qwords = list(dict.fromkeys(words(text)))
         if not qwords:
             return None
-        lists = sorted((self._word(w) for w in qwords), key=lambda x: len(x[0]))
-        if len(lists) == 1:
-            return Matches(self.codes, lists[0][0], lists[0][1])
-        if all(bm is not None for _, _, bm in lists):
+        lists = sorted((self._word(w) for w in qwords), key=lambda x: x[0])
+        if all(bm is not None for _, _, _, bm in lists):
             # every word is common: AND their bitmaps as integers
             a_bits = d_bits = -1
-            for _, _, bm in lists:
+            for _, _, _, bm in lists:
                 assert bm is not None
                 a_bits &= int.from_bytes(bm[0], "little")
                 d_bits &= int.from_bytes(bm[1], "little")
             return BitMatches(self.codes, a_bits, d_bits)
-        # Start from the rarest word; test the others by bitmap (common words)
-        # or by binary search in their sorted lists.
-        cands = list(lists[0][0])
-        for all_, _, bm in lists[1:]:
+        if len(lists) == 1:
+            return Matches(self.codes, lists[0][1], lists[0][2])
+        # Start from the rarest word (a list without a bitmap: the rarest is common
+        # only when all are); test the others by bitmap (common words) or by binary
+        # search in their sorted lists.
+        first = lists[0]
+        cands = list(first[1]) if first[3] is None else _ordinals(first[3][0])
+        for _, all_, _, bm in lists[1:]:
             if bm is not None:
                 bits = bm[0]
                 cands = [o for o in cands if bits[o >> 3] >> (o & 7) & 1]
@@ -197,16 +232,13 @@ class TextIndex:
                 keep = set(cands).intersection(all_)
                 cands = [o for o in cands if o in keep]
         display = cands
-        for _, disp, bm in lists:
+        for _, _, disp, bm in lists:
             if bm is not None:
                 bits = bm[1]
                 display = [o for o in display if bits[o >> 3] >> (o & 7) & 1]
             else:
                 display = [o for o in display if _has(disp, o)]
         return Matches(self.codes, cands, display)
-
-
-_NONZERO = re.compile(rb"[^\x00]")
 
 
 @dataclass(slots=True)
@@ -221,16 +253,8 @@ class BitMatches:
         return self.all.bit_count()
 
     def _lowest(self, bits: int, n: int) -> list[int]:
-        out: list[int] = []
         raw = bits.to_bytes((len(self.codes) + 7) // 8, "little")
-        for m in _NONZERO.finditer(raw):
-            byte, base = raw[m.start()], m.start() * 8
-            for b in range(8):
-                if byte >> b & 1:
-                    out.append(base + b)
-            if len(out) >= n:
-                break
-        return out[:n]
+        return list(islice(_iter_ordinals(raw), n))
 
     def top(self, n: int | None = None) -> list[str]:
         """The first ``n`` codes best first (all when None)."""
