@@ -16,9 +16,8 @@ import bisect
 import heapq
 import re
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 
 from .model import Concept
 
@@ -60,17 +59,21 @@ _NONZERO = re.compile(rb"[^\x00]")
 _Word = tuple[int, Postings, Postings, tuple[Bits, Bits] | None]
 
 
-def _iter_ordinals(raw: bytes) -> Iterator[int]:
-    """The ordinals set in a bitmap, in order (the non-zero bytes found by a regex scan)."""
-    for m in _NONZERO.finditer(raw):
-        byte, base = raw[m.start()], m.start() * 8
-        for b in range(8):
-            if byte >> b & 1:
-                yield base + b
+# the bit positions set in each byte value
+_BITS = [tuple(b for b in range(8) if v >> b & 1) for v in range(256)]
 
 
-def _ordinals(bits: Bits) -> list[int]:
-    return list(_iter_ordinals(bytes(bits)))
+def _ordinals(bits: Bits, n: int | None = None) -> list[int]:
+    """The first ``n`` ordinals set in a bitmap (all when None), in order: a regex scan
+    finds the non-zero bytes, a table gives their bits."""
+    out: list[int] = []
+    for m in _NONZERO.finditer(bits):
+        i = m.start()
+        base = i * 8
+        out += [base + b for b in _BITS[bits[i]]]
+        if n is not None and len(out) >= n:
+            return out[:n]
+    return out
 
 
 @dataclass(slots=True)
@@ -207,6 +210,9 @@ class TextIndex:
         if not qwords:
             return None
         lists = sorted((self._word(w) for w in qwords), key=lambda x: x[0])
+        if len(lists) == 1:
+            n, a, d, bm = lists[0]
+            return Matches(self.codes, a, d) if bm is None else BitMatches(self.codes, *bm, n)
         if all(bm is not None for _, _, _, bm in lists):
             # every word is common: AND their bitmaps as integers
             a_bits = d_bits = -1
@@ -214,9 +220,7 @@ class TextIndex:
                 assert bm is not None
                 a_bits &= int.from_bytes(bm[0], "little")
                 d_bits &= int.from_bytes(bm[1], "little")
-            return BitMatches(self.codes, a_bits, d_bits)
-        if len(lists) == 1:
-            return Matches(self.codes, lists[0][1], lists[0][2])
+            return BitMatches.of_ints(self.codes, a_bits, d_bits)
         # Start from the rarest word (a list without a bitmap: the rarest is common
         # only when all are); test the others by bitmap (common words) or by binary
         # search in their sorted lists.
@@ -243,25 +247,31 @@ class TextIndex:
 
 @dataclass(slots=True)
 class BitMatches:
-    """Search results as bitmaps (integers): ``all`` and ``display`` (a subset)."""
+    """Search results as bitmaps: ``all`` and ``display`` (a subset), ``count`` bits set
+    in ``all``. Views of the packed file for a one-word query: nothing is copied."""
 
     codes: list[str]
-    all: int
-    display: int
+    all: Bits
+    display: Bits
+    count: int
+
+    @classmethod
+    def of_ints(cls, codes: list[str], all_: int, display: int) -> BitMatches:
+        size = (len(codes) + 7) // 8
+        return cls(
+            codes, all_.to_bytes(size, "little"), display.to_bytes(size, "little"), all_.bit_count()
+        )
 
     def __len__(self) -> int:
-        return self.all.bit_count()
-
-    def _lowest(self, bits: int, n: int) -> list[int]:
-        raw = bits.to_bytes((len(self.codes) + 7) // 8, "little")
-        return list(islice(_iter_ordinals(raw), n))
+        return self.count
 
     def top(self, n: int | None = None) -> list[str]:
         """The first ``n`` codes best first (all when None)."""
-        limit = len(self) if n is None else n
-        first = self._lowest(self.display, limit)
+        limit = self.count if n is None else n
+        first = _ordinals(self.display, limit)
         if len(first) < limit:
-            first += self._lowest(self.all & ~self.display, limit - len(first))
+            rest = int.from_bytes(self.all, "little") & ~int.from_bytes(self.display, "little")
+            first += _ordinals(rest.to_bytes(len(self.all), "little"), limit - len(first))
         return [self.codes[o] for o in first]
 
 
