@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import orjson
 import pytest
 import requests
 
-from .conftest import ICD
+from .conftest import ICD, REPO, SMALL_CONTENT, SMALL_XML, free_port, wait_ready
 
 pytestmark = [pytest.mark.server, pytest.mark.full]
 
@@ -39,22 +48,15 @@ def test_errors_over_http(live_server: str) -> None:
     assert r.json()["fhirVersion"] == "4.0.1"
 
 
-def test_graceful_shutdown_on_sigterm(tmp_path: object) -> None:
-    """SIGTERM stops the server cleanly: workers finish and the process exits 0."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from .conftest import REPO, SMALL_CONTENT, SMALL_XML, free_port, wait_ready
-
+def _small_server(**env_extra: str) -> tuple[subprocess.Popen[bytes], int]:
+    """`fhirterm serve` with one worker on the small test release, ready on a free port."""
     port = free_port()
     env = dict(
         os.environ,
         FHIRTERM_ICD10CM=str(SMALL_XML),
         FHIRTERM_CONTENT_DIR=str(SMALL_CONTENT),
         FHIRTERM_CACHE_DIR="off",
+        **env_extra,
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "fhirterm.cli", "serve", "--port", str(port), "--workers", "1"],
@@ -65,6 +67,16 @@ def test_graceful_shutdown_on_sigterm(tmp_path: object) -> None:
     )
     try:
         wait_ready(proc, port, 60)
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, port
+
+
+def test_graceful_shutdown_on_sigterm() -> None:
+    """SIGTERM stops the server cleanly: workers finish and the process exits 0."""
+    proc, port = _small_server()
+    try:
         assert requests.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
         t = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -72,6 +84,66 @@ def test_graceful_shutdown_on_sigterm(tmp_path: object) -> None:
         assert proc.returncode == 0
         assert time.monotonic() - t < 30
         assert "shutdown" in out.decode().lower()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_sigterm_lets_a_request_in_flight_finish() -> None:
+    """A request being answered when SIGTERM comes still gets its whole answer.
+
+    The request carries a code system of 400,000 concepts as tx-resource: reading
+    it takes about a second here, so the signal arrives while it is processed
+    (the test checks that the answer came after the signal).
+    """
+    proc, port = _small_server(FHIRTERM_MAX_BODY=str(64 * 1024 * 1024))
+    n = 400_000
+    big = {
+        "resourceType": "CodeSystem",
+        "url": "http://example.org/big",
+        "version": "1",
+        "status": "active",
+        "content": "complete",
+        "concept": [{"code": f"C{i}", "display": f"Concept {i}"} for i in range(n)],
+    }
+    body = orjson.dumps(
+        {
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "url", "valueUri": "http://example.org/big"},
+                {"name": "code", "valueCode": f"C{n - 1}"},
+                {"name": "display", "valueString": f"Concept {n - 1}"},
+                {"name": "tx-resource", "resource": big},
+            ],
+        }
+    )
+    got: dict[str, Any] = {}
+
+    def send() -> None:
+        try:
+            r = requests.post(
+                f"http://127.0.0.1:{port}/r5/CodeSystem/$validate-code",
+                data=body,
+                headers={"Content-Type": "application/fhir+json"},
+                timeout=60,
+            )
+            got["status"], got["json"], got["at"] = r.status_code, r.json(), time.monotonic()
+        except Exception as e:  # the assertion below shows it
+            got["error"] = repr(e)
+
+    try:
+        t = threading.Thread(target=send)
+        t.start()
+        time.sleep(0.3)
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        t.join(60)
+        out, _ = proc.communicate(timeout=60)
+        assert "error" not in got, got.get("error")
+        assert got["at"] > signalled, "the request finished before the signal: make it bigger"
+        assert got["status"] == 200
+        assert {p["name"]: p for p in got["json"]["parameter"]}["result"]["valueBoolean"] is True
+        assert proc.returncode == 0, out.decode()[-2000:]
     finally:
         if proc.poll() is None:
             proc.kill()
