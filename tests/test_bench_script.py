@@ -194,3 +194,38 @@ def test_report_shows_targets_per_run_and_floor_first() -> None:
     )
     assert "| fast | abcdef1 | Test CPU |" in text
     assert text.index("### STATIC") < text.index("### LK01")
+
+
+@pytest.mark.parametrize("count", [3, 70_000])
+def test_request_files_of_any_size_load_in_wrk(tmp_path: Path, count: int) -> None:
+    """wrk's LuaJIT allows 65,536 constants per function: a request file with every
+    ICD-10-CM code (--codes 98186) once failed to load. Long lists are split into
+    functions; wrk cycles through them against a tiny local server."""
+    import http.server
+    import threading
+
+    bench = _bench_module()
+
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    reqs = [bench.Request(f"/x?code=C{i}") for i in range(count)]
+    path = tmp_path / "reqs.lua"
+    bench.write_requests(path, reqs)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        raw = bench.run_wrk(f"http://127.0.0.1:{srv.server_address[1]}", path, 1, 1, 1, 5)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert raw["requests"] > 0 and raw["errors"]["status"] == 0
