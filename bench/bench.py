@@ -639,14 +639,15 @@ def free_port() -> int:
         return port
 
 
+def env_bin(name: str) -> str | None:
+    """An executable of this interpreter's environment, else one on PATH, else None."""
+    here = Path(sys.executable).parent / name
+    return str(here) if here.exists() else shutil.which(name)
+
+
 def server_command(port: int, workers: int, extra: tuple[str, ...] = ()) -> list[str]:
-    exe = Path(sys.executable).parent / "fhirterm"
-    if exe.exists():
-        head = [str(exe)]
-    elif shutil.which("fhirterm"):
-        head = [str(shutil.which("fhirterm"))]
-    else:
-        head = [sys.executable, "-m", "fhirterm.cli"]
+    exe = env_bin("fhirterm")
+    head = [exe] if exe else [sys.executable, "-m", "fhirterm.cli"]
     return [*head, "serve", "--host", HOST, "--port", str(port), "--workers", str(workers), *extra]
 
 

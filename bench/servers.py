@@ -10,7 +10,7 @@ It reports requests/s, p50, p99, server CPU per request and the PSS of all
 the server's processes after its runs, as a table and as JSON.
 
     pip install '.[bench]'               # gunicorn, pyuwsgi, waitress
-    python bench/servers.py              # every installed server: ~5 minutes
+    python bench/servers.py              # every installed server: ~9 minutes
     python bench/servers.py --servers granian,gunicorn --connections 10 --duration 5
 
 Servers that are not installed are skipped with a message. Traffic goes to
@@ -40,12 +40,6 @@ import bench as b
 APP = "fhirterm.web.wsgi:app"
 
 
-def _bin(name: str) -> str | None:
-    """An executable of this interpreter's environment, else one on PATH."""
-    here = Path(sys.executable).parent / name
-    return str(here) if here.exists() else shutil.which(name)
-
-
 @dataclass(frozen=True)
 class WsgiServer:
     """One way to serve the app: ``command(port, workers)``; ``needs`` the executable
@@ -61,7 +55,7 @@ class WsgiServer:
 def _gunicorn(worker_class: str, *extra: str) -> Callable[[int, int], list[str]]:
     def cmd(port: int, workers: int) -> list[str]:
         return [
-            str(_bin("gunicorn")),
+            str(b.env_bin("gunicorn")),
             "--bind",
             f"{b.HOST}:{port}",
             "--workers",
@@ -81,7 +75,7 @@ def _gunicorn(worker_class: str, *extra: str) -> Callable[[int, int], list[str]]
 
 def _uwsgi(port: int, workers: int) -> list[str]:
     return [
-        str(_bin("uwsgi")),
+        str(b.env_bin("uwsgi")),
         # One request per connection, as gunicorn's sync workers. Not
         # --http11-socket: with keep-alive a process serves one connection until
         # it closes, so 2 processes served 2 of wrk's 10 connections and left the
@@ -105,7 +99,7 @@ def _uwsgi(port: int, workers: int) -> list[str]:
 
 def _waitress(port: int, workers: int) -> list[str]:
     # one process: waitress has no worker processes; threads share one GIL
-    return [str(_bin("waitress-serve")), "--listen", f"{b.HOST}:{port}", "--threads", "4", APP]
+    return [str(b.env_bin("waitress-serve")), "--listen", f"{b.HOST}:{port}", "--threads", "4", APP]
 
 
 SERVERS = [
@@ -254,7 +248,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             files[t.name] = tmp / f"{t.name}.lua"
             b.write_requests(files[t.name], t.requests(pool))
         for ws in args.servers:
-            if ws.needs is not None and _bin(ws.needs) is None:
+            if ws.needs is not None and b.env_bin(ws.needs) is None:
                 why = f"{ws.needs} is not installed (pip install '.[bench]')"
                 b.log(f"{ws.name}: skipped, {why}")
                 result["skipped"][ws.name] = why
