@@ -70,14 +70,33 @@ def _flask_calls(app: Any) -> list[str]:
     return calls
 
 
+# Accept headers the fast path answers itself: none, the HL7 Java tooling client's
+# (org.hl7.fhir.r4/r5 FHIRToolingClient: withVer(format, "4.0"|"5.0") ->
+# "application/fhir+json; fhirVersion=4.0"; at the other release's base it is a 406
+# from Flask), and ones with charset and q-values.
+ACCEPTS = [
+    "",
+    "application/fhir+json; fhirVersion=4.0",
+    "application/fhir+json; fhirVersion=5.0",
+    "application/fhir+json; charset=utf-8",
+    "application/fhir+json;q=0.9, */*;q=0.1",
+]
+
+
+@pytest.mark.parametrize("accept", ACCEPTS)
 @pytest.mark.parametrize(("path", "query"), REQUESTS)
-def test_same_answer_as_flask(fast: Any, flask_only: Client, path: str, query: str) -> None:
-    a = Client(fast).get(path, query_string=query, headers={"Accept-Language": "en"})
-    b = flask_only.get(path, query_string=query, headers={"Accept-Language": "en"})
+def test_same_answer_as_flask(
+    fast: Any, flask_only: Client, path: str, query: str, accept: str
+) -> None:
+    headers = {"Accept-Language": "en", "Accept": accept}
+    a = Client(fast).get(path, query_string=query, headers=headers)
+    b = flask_only.get(path, query_string=query, headers=headers)
     assert a.status_code == b.status_code, (a.data, b.data)
-    assert a.headers["Content-Type"] == b.headers["Content-Type"] == "application/fhir+json"
+    assert a.headers.to_wsgi_list() == b.headers.to_wsgi_list()
+    assert a.headers["Content-Type"].endswith("; charset=utf-8")
+    assert a.headers["Vary"] == "Accept"
     assert a.headers["Content-Length"] == str(len(a.data))
-    assert orjson.loads(a.data) == orjson.loads(b.data)
+    assert a.data == b.data
     if a.status_code >= 400:
         assert orjson.loads(a.data)["resourceType"] == "OperationOutcome"
 
@@ -89,7 +108,19 @@ def test_operations_skip_flask_and_the_rest_reach_it(full_registry: Registry) ->
     lookup = f"/fhir/CodeSystem/$lookup?system={quote(ICD)}&code=M99.44"
     assert c.get(lookup).status_code == 200
     assert c.get(f"/r5/CodeSystem/$lookup?system={quote(ICD)}&code=NOPE").status_code == 404
+    # the HL7 Java tooling client's Accept header (FHIRToolingClient.withVer) is the fast path's
+    java4 = {"Accept": "application/fhir+json; fhirVersion=4.0"}
+    r = c.get(lookup, headers=java4)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "application/fhir+json; fhirVersion=4.0; charset=utf-8"
+    r5 = f"/r5/CodeSystem/$lookup?system={quote(ICD)}&code=M99.44"
+    assert (
+        c.get(r5, headers={"Accept": "application/fhir+json; fhirVersion=5.0"}).status_code == 200
+    )
     assert calls == []
+    # a release the base does not serve is Flask's 406
+    assert c.get(r5, headers=java4).status_code == 406
+    calls.clear()
     # negotiation, other methods, reads and unknown routes are Flask's
     assert c.get(lookup, headers={"Accept": "application/fhir+xml"}).status_code == 406
     assert c.get(lookup + "&_format=xml").status_code == 406
@@ -123,7 +154,7 @@ def test_live_server_answers_on_the_fast_path(live_server: str) -> None:
 
     url = f"{live_server}/CodeSystem/$lookup?system={quote(ICD)}&code=M99.44"
     with urllib.request.urlopen(url) as r:
-        assert r.headers["Content-Type"] == "application/fhir+json"
+        assert r.headers["Content-Type"] == "application/fhir+json; charset=utf-8"
         body = orjson.loads(r.read())
     display = [p["valueString"] for p in body["parameter"] if p["name"] == "display"]
     assert display and display[0] == "Connective tissue stenosis of neural canal of sacral region"
@@ -173,7 +204,7 @@ def test_bench_routes_only_with_bench_static(full_registry: Registry, on: bool) 
         r = client.get(path)
         if on:
             assert r.status_code == 200 and r.data == STATIC_BODY, path
-            assert r.headers["Content-Type"] == "application/fhir+json"
+            assert r.headers["Content-Type"] == "application/fhir+json; charset=utf-8"
         else:
             assert r.status_code == 404, path
     r = client.get("/fhir/CodeSystem/$lookup", query_string=f"system={quote(ICD)}&code=M99.44")

@@ -21,6 +21,7 @@ from . import errors
 from .cache import ResponseCache
 from .endpoints import BASES, State
 from .fast import FastReads, WSGIApp
+from .negotiation import FHIR_JSON
 from .routes import fhir_blueprint
 
 STATIC_BODY = orjson.dumps(
@@ -98,7 +99,7 @@ def create_app(
 
         @app.get("/_bench/static")
         def bench_static() -> Response:
-            return Response(STATIC_BODY, mimetype="application/fhir+json")
+            return Response(STATIC_BODY, content_type=FHIR_JSON)
 
     return app
 
@@ -125,7 +126,7 @@ def _with_bench_bare(app: WSGIApp) -> WSGIApp:
     none of our code), so a run shows how fast the machine is that day beside
     the Flask ceiling. Every other request pays one more call (~0.1 µs).
     """
-    headers = [("Content-Type", errors.FHIR_JSON), ("Content-Length", str(len(STATIC_BODY)))]
+    headers = [("Content-Type", FHIR_JSON), ("Content-Length", str(len(STATIC_BODY)))]
 
     def bare(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/_bench/bare":

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import orjson
-from flask import Flask, Response
+from flask import Flask, Response, has_request_context, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import (
@@ -19,8 +19,12 @@ from ..errors import (
 )
 from ..operations.types import Issue
 from ..wire.render import operation_outcome
+from .negotiation import DEFAULT, Choice
 
-FHIR_JSON = "application/fhir+json"
+# the WSGI environ key under which the blueprint's negotiation leaves its Choice
+CHOICE = "fhirterm.choice"
+# every FHIR body depends on the Accept header (and _format, which is in the URL)
+VARY = ("Vary", "Accept")
 log = logging.getLogger("fhirterm")
 
 STATUS: dict[type[TerminologyError], int] = {
@@ -49,8 +53,25 @@ _HTTP_TEXT = {
 }
 
 
+def chosen() -> Choice:
+    """The format negotiated for the current request (JSON before or without negotiation)."""
+    if has_request_context():
+        c: Choice = request.environ.get(CHOICE, DEFAULT)
+        return c
+    return DEFAULT
+
+
+def serialise(body: dict[str, Any], choice: Choice) -> bytes:
+    """``body`` in the negotiated format (the fast path writes plain JSON the same way)."""
+    return orjson.dumps(body, option=orjson.OPT_INDENT_2 if choice.pretty else 0)
+
+
 def fhir_response(body: dict[str, Any], status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status=status, mimetype=FHIR_JSON)
+    """A FHIR response in the negotiated format, with its Content-Type and ``Vary: Accept``."""
+    choice = chosen()
+    resp = Response(serialise(body, choice), status=status, content_type=choice.content_type)
+    resp.headers["Vary"] = VARY[1]
+    return resp
 
 
 def outcome(
@@ -88,7 +109,6 @@ UNEXPECTED = operation_outcome(
 
 def register(app: Flask) -> None:
     """Install the handlers on ``app`` (not on a blueprint, so unknown routes are covered)."""
-    from flask import request
 
     @app.errorhandler(TerminologyError)
     def _terminology(e: TerminologyError) -> Response:

@@ -4,11 +4,14 @@ Flask's request and response machinery (contexts, URL map, Request and
 Response objects) costs more CPU per request than a $lookup itself (measured:
 ~80 µs for a fixed body through Flask against ~70 µs for a whole ICD-10-CM
 $lookup; docs/benchmark.md). This WSGI middleware answers the common case
-directly: a GET of an operation in ``endpoints.OPERATIONS``, with an Accept
-header that needs no negotiation and no ``_format``. It calls the same
-endpoint functions and the same error mapping as the Flask views, so the
-answers are the same bytes; everything else (POST, HEAD, other Accept
-headers, reads, searches, metadata, unknown paths) goes to Flask unchanged.
+directly: a GET of an operation in ``endpoints.OPERATIONS`` whose Accept
+header negotiates to plain JSON (``negotiation.choose``, memoised per header:
+the HL7 Java client's ``application/fhir+json; fhirVersion=4.0`` is served
+here too), without ``_format`` or ``_pretty``. It calls the same endpoint
+functions, the same error mapping and the same negotiation as the Flask
+views, so the answers are the same bytes and headers; everything else (POST,
+HEAD, XML, refusals, reads, searches, metadata, unknown paths) goes to Flask
+unchanged.
 """
 
 from __future__ import annotations
@@ -24,23 +27,10 @@ import orjson
 from ..errors import TerminologyError
 from ..wire import params as wparams
 from .endpoints import BASES, OPERATIONS, Call, State, prepare
-from .errors import FHIR_JSON, UNEXPECTED, error_body
+from .errors import UNEXPECTED, VARY, error_body
+from .negotiation import JSON, Choice, choose
 
 log = logging.getLogger("fhirterm")
-
-# Accept headers that need no parsing: the common JSON-accepting ones (Flask's
-# negotiation lets these through unchanged too).
-PLAIN_ACCEPT = frozenset(
-    {
-        "",
-        "*/*",
-        "application/fhir+json",
-        "application/json",
-        "application/json+fhir",
-        "application/fhir+json, */*",
-        "application/json, */*",
-    }
-)
 
 _PATH = re.compile(r"^/([a-z0-9]+)/(CodeSystem|ValueSet|ConceptMap)(?:/([^/]+))?/\$([a-z-]+)$")
 _STATUS = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
@@ -61,17 +51,16 @@ class FastReads:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         m = _PATH.match(environ.get("PATH_INFO", ""))
-        if (
-            m is None
-            or environ.get("REQUEST_METHOD") != "GET"
-            or environ.get("HTTP_ACCEPT", "") not in PLAIN_ACCEPT
-        ):
+        if m is None or environ.get("REQUEST_METHOD") != "GET":
             return self.app(environ, start_response)
         base, rt, id_, op = m.groups()
         r5 = BASES.get(base)
         found = OPERATIONS.get((rt, op))
         query = environ.get("QUERY_STRING", "")
         if r5 is None or found is None or "GET" not in found[1] or "_format" in query:
+            return self.app(environ, start_response)
+        choice = choose(environ.get("HTTP_ACCEPT", ""), r5)
+        if not isinstance(choice, Choice) or choice.fmt != JSON or "_pretty" in query:
             return self.app(environ, start_response)
         try:
             p = wparams.from_query(wparams.parse_query(query))
@@ -85,6 +74,7 @@ class FastReads:
             status, body = 500, UNEXPECTED
         data = orjson.dumps(body)
         start_response(
-            _STATUS[status], [("Content-Type", FHIR_JSON), ("Content-Length", str(len(data)))]
+            _STATUS[status],
+            [("Content-Type", choice.content_type), ("Content-Length", str(len(data))), VARY],
         )
         return [data]

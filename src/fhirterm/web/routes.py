@@ -9,6 +9,7 @@ in ``fhirterm.operations``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -18,12 +19,10 @@ from flask import Blueprint, Response, current_app, request
 from ..errors import InvalidRequest
 from ..wire import params as wparams
 from ..wire import resources
+from . import negotiation as neg
 from .endpoints import OPERATIONS, Call, Endpoint, State, code_system, prepare, resource
-from .errors import fhir_response, outcome
-from .fast import PLAIN_ACCEPT
+from .errors import CHOICE, fhir_response, outcome
 
-JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
-JSON_FORMATS = ("json", "application/fhir+json", "application/json", "application/json+fhir")
 LARGE = 1000  # concepts above which a read leaves them out unless asked
 SEARCH = ("url", "version", "name", "title", "status", "_id")
 
@@ -33,39 +32,27 @@ def state() -> State:
     return s
 
 
-def _negotiate() -> Response | None:
-    """406 unless the client accepts JSON; 415 for a POST body that is not JSON."""
+def _negotiate(r5: bool) -> Response | None:
+    """Negotiate the format (``negotiation``) and leave it in the environ; 406/415/400 else.
+
+    Runs before every view of the blueprint. A POST body must be JSON (any
+    parameters; a ``fhirVersion`` must be this endpoint's).
+    """
     env = request.environ
-    if (
-        request.method == "GET"
-        and "_format" not in env.get("QUERY_STRING", "")
-        and env.get("HTTP_ACCEPT", "") in PLAIN_ACCEPT
-    ):
-        return None  # fast path: parsing the Accept header costs ~40 µs a request
     fmt = request.args.get("_format")
-    if fmt is not None and fmt not in JSON_FORMATS:
-        return outcome(
-            406,
-            "error",
-            "not-supported",
-            f"_format '{fmt}' is not served; this server answers in JSON (_format=json)",
-        )
-    accept = request.accept_mimetypes
-    if fmt is None and accept and not any(accept.quality(t) > 0 for t in JSON_TYPES):
-        return outcome(
-            406,
-            "error",
-            "not-supported",
-            f"Cannot answer with '{request.headers.get('Accept')}'; this server answers "
-            "application/fhir+json (or application/json)",
-        )
-    if request.method == "POST" and request.mimetype not in JSON_TYPES:
-        return outcome(
-            415,
-            "error",
-            "not-supported",
-            f"Content-Type '{request.mimetype or '(none)'}' is not accepted; send application/fhir+json",
-        )
+    got = neg.choose(env.get("HTTP_ACCEPT", ""), r5) if fmt is None else neg.from_format(fmt, r5)
+    if isinstance(got, neg.Refusal):
+        return outcome(got.status, "error", "not-supported", got.message)
+    try:
+        if neg.pretty(request.args.get("_pretty")):
+            got = replace(got, pretty=True)
+    except ValueError as e:
+        return outcome(400, "error", "invalid", str(e), expression="_pretty")
+    env[CHOICE] = got
+    if request.method == "POST":
+        body = neg.body_type(env.get("CONTENT_TYPE", ""), r5)
+        if isinstance(body, neg.Refusal):
+            return outcome(body.status, "error", "not-supported", body.message)
     return None
 
 
@@ -123,8 +110,8 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
     ``create_app`` does) and install ``fhirterm.web.errors.register``.
     """
     bp = Blueprint(name, __name__)
-    bp.before_request(_negotiate)
     r5 = fhir_version.startswith("5")
+    bp.before_request(partial(_negotiate, r5))
 
     @bp.get("/metadata")
     def metadata() -> Response:
