@@ -224,7 +224,11 @@ def test_read_and_search(client: Any) -> None:
     r = client.get("/fhir/CodeSystem/icd10cm?_summary=false")
     assert r.json["concept"][0]["code"] == "M43"
     parse_r4(r.json)
-    assert client.get("/fhir/CodeSystem?colour=red").status_code == 400
+    # an unknown search parameter: ignored with a warning (lenient), or refused (strict)
+    r = client.get("/fhir/CodeSystem?colour=red")
+    assert r.status_code == 200 and r.json["entry"][-1]["search"]["mode"] == "outcome"
+    r = client.get("/fhir/CodeSystem?colour=red", headers={"Prefer": "handling=strict"})
+    assert r.status_code == 400
     assert client.get("/fhir/CodeSystem/nope").status_code == 404
 
 

@@ -7,6 +7,7 @@
 | FHIRTERM_BASE_URL | http://127.0.0.1:8080/fhir | the public base address, used in Bundle links and CapabilityStatement |
 | FHIRTERM_MAX_BODY | 10485760 | largest request body in bytes (413 above it) |
 | FHIRTERM_EXPANSION_LIMIT | 1000 | largest unpaged expansion (as tx.fhir.org); page with count/offset |
+| FHIRTERM_SEARCH_MAX_COUNT | 1000 | most resources in one page of a search (a larger _count gets this many, and a next link) |
 | FHIRTERM_CACHE_DIR | ~/.cache/fhirterm | where parsed releases are cached (``off`` disables) |
 | FHIRTERM_RESPONSE_CACHE | 1024 | responses of deterministic GET reads kept per worker, at most 2 MB (0 disables) |
 | FHIRTERM_BENCH_STATIC | 0 | 1 serves a fixed body at /_bench/static (a Flask route: the benchmark's ceiling) and /_bench/bare (a bare WSGI callable: the server's floor) |
@@ -32,6 +33,7 @@ class Settings:
     base_url: str = "http://127.0.0.1:8080/fhir"
     max_body: int = 10 * 1024 * 1024
     expansion_limit: int = 1000
+    search_max_count: int = 1000
     bench_static: bool = False
     response_cache: int = 1024
     cache_dir: Path | None = field(default_factory=lambda: Path.home() / ".cache" / "fhirterm")
@@ -57,6 +59,7 @@ class Settings:
         for name, key in (
             ("FHIRTERM_MAX_BODY", "max_body"),
             ("FHIRTERM_EXPANSION_LIMIT", "expansion_limit"),
+            ("FHIRTERM_SEARCH_MAX_COUNT", "search_max_count"),
             ("FHIRTERM_RESPONSE_CACHE", "response_cache"),
         ):
             if v := e.get(name):

@@ -17,14 +17,16 @@ import orjson
 from flask import Blueprint, Response, current_app, request
 
 from ..errors import InvalidRequest
+from ..index import CodeSystemIndex
+from ..operations.search import search
 from ..wire import params as wparams
 from ..wire import resources
+from ..wire import search as wsearch
 from . import negotiation as neg
 from .endpoints import OPERATIONS, Call, Endpoint, State, code_system, prepare, resource
 from .errors import CHOICE, fhir_response, outcome
 
 LARGE = 1000  # concepts above which a read leaves them out unless asked
-SEARCH = ("url", "version", "name", "title", "status", "_id")
 
 
 def state() -> State:
@@ -77,30 +79,51 @@ def read_params() -> wparams.Params:
     return p
 
 
-def _matches(get: Callable[[str], Any], crit: dict[str, str | None]) -> bool:
-    """Search semantics: url, version, status, _id exact; name and title start-with, case-insensitive."""
-    for key, want in crit.items():
-        if want is None:
-            continue
-        have = get("id" if key == "_id" else key)
-        if key in ("name", "title"):
-            if not str(have or "").casefold().startswith(want.casefold()):
-                return False
-        elif have != want:
-            return False
-    return True
+def public_base(base_url: str, mount: str) -> str:
+    """The public address of the FHIR base mounted as ``mount`` (fhir, r4, r5).
+
+    ``base_url`` (``Settings.base_url``) is the public address of the
+    ``fhir`` base; the others are its siblings (``.../fhir`` -> ``.../r5``).
+    Links are built from the setting, never from the request's Host header,
+    which a client can set to anything.
+    """
+    if mount == "fhir":
+        return base_url
+    root, sep, _ = base_url.rpartition("/")
+    if not sep or root.endswith(("/", ":")):  # no path: http://host
+        return f"{base_url}/{mount}"
+    return f"{root}/{mount}"
 
 
-def _with_concepts(p: wparams.Params, default: bool) -> bool:
-    s = p.text("_summary")
-    if s is None:
+def _search_query(resource_type: str) -> wsearch.ParsedSearch:
+    return wsearch.search_request(
+        request.args.items(multi=True),
+        resource_type,
+        wsearch.handling_strict(request.headers.get("Prefer")),
+        state().settings.search_max_count,
+    )
+
+
+def _with_concepts(shape: wsearch.Shape, default: bool) -> bool:
+    """Whether a CodeSystem is rendered with its concepts.
+
+    ``_summary=false`` or ``data``, or ``_elements`` naming ``concept``, ask
+    for them; ``true`` and ``text`` leave them out; otherwise ``default``
+    (reads: small code systems whole; searches: none).
+    """
+    if shape.elements is not None:
+        return "concept" in shape.elements
+    if shape.summary is None:
         return default
-    if s not in ("true", "false"):
-        raise InvalidRequest(
-            f"_summary '{s}' is not supported; use true (no concepts) or false (everything)",
-            expression="_summary",
-        )
-    return s == "false"
+    return shape.summary in ("false", "data")
+
+
+def _info_getter(cs: CodeSystemIndex) -> Callable[[str], Any]:
+    return partial(getattr, cs.info)
+
+
+def _dict_getter(res: dict[str, Any]) -> Callable[[str], Any]:
+    return res.get
 
 
 def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint:
@@ -112,18 +135,22 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
     bp = Blueprint(name, __name__)
     r5 = fhir_version.startswith("5")
     bp.before_request(partial(_negotiate, r5))
+    mount = name
+
+    def base() -> str:
+        return public_base(state().settings.base_url, mount)
 
     @bp.get("/metadata")
     def metadata() -> Response:
         st = state()
         mode = request.args.get("mode")
-        base, systems = st.settings.base_url, st.content(r5).all_code_systems()
+        here, systems = base(), st.content(r5).all_code_systems()
         if mode in (None, "full", "normative"):
             return fhir_response(
-                resources.capability_statement(base, systems, st.started, fhir_version)
+                resources.capability_statement(here, systems, st.started, fhir_version)
             )
         if mode == "terminology":
-            return fhir_response(resources.terminology_capabilities(base, systems, st.started))
+            return fhir_response(resources.terminology_capabilities(here, systems, st.started))
         raise InvalidRequest(
             f"mode '{mode}' is not supported; use full, normative or terminology", expression="mode"
         )
@@ -138,27 +165,20 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
 
     @bp.get("/CodeSystem/<id_>")
     def cs_read(id_: str) -> Response:
-        p = wparams.from_query(request.args.items(multi=True))
-        p.check(("_summary",), "CodeSystem read")
+        shape = wsearch.read_shape(request.args.items(multi=True), "CodeSystem")
         cs = code_system(state().content(r5), id_)
-        return fhir_response(
-            resources.code_system(cs, _with_concepts(p, len(cs.concepts) <= LARGE))
-        )
+        full = _with_concepts(shape, len(cs.concepts) <= LARGE)
+        return fhir_response(wsearch.subset(resources.code_system(cs, full), shape, r5))
 
     @bp.get("/CodeSystem")
     def cs_search() -> Response:
-        st = state()
-        p = wparams.from_query(request.args.items(multi=True))
-        p.check((*SEARCH, "_summary"), "CodeSystem search")
-        crit = {k: p.text(k) for k in SEARCH}
-        full = _with_concepts(p, False)
-        hits = [
-            cs
-            for cs in st.content(r5).all_code_systems()
-            if _matches(partial(getattr, cs.info), crit)
+        parsed = _search_query("CodeSystem")
+        full = _with_concepts(parsed.shape, False)
+        page = search(state().content(r5).all_code_systems(), _info_getter, parsed.request)
+        entries = [
+            wsearch.subset(resources.code_system(cs, full), parsed.shape, r5) for cs in page.records
         ]
-        entries = [resources.code_system(cs, full) for cs in hits]
-        return fhir_response(resources.bundle(entries, st.settings.base_url, request.url))
+        return fhir_response(wsearch.bundle("CodeSystem", base(), entries, page.total, parsed))
 
     # the operations: one view per endpoint of endpoints.OPERATIONS
 
@@ -176,21 +196,18 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
     # read and search of canonical resources
 
     def read(resource_type: str, id_: str) -> Response:
-        wparams.from_query(request.args.items(multi=True)).check((), f"{resource_type} read")
-        return fhir_response(resource(state().content(r5), resource_type, id_))
+        shape = wsearch.read_shape(request.args.items(multi=True), resource_type)
+        res = resource(state().content(r5), resource_type, id_)
+        return fhir_response(wsearch.subset(res, shape, r5))
 
-    def search(resource_type: str) -> Response:
-        st = state()
-        p = wparams.from_query(request.args.items(multi=True))
-        p.check(SEARCH, f"{resource_type} search")
-        crit = {k: p.text(k) for k in SEARCH}
-        hits = [
-            res for res in st.content(r5).resources_of(resource_type) if _matches(res.get, crit)
-        ]
-        return fhir_response(resources.bundle(hits, st.settings.base_url, request.url))
+    def search_type(resource_type: str) -> Response:
+        parsed = _search_query(resource_type)
+        page = search(state().content(r5).resources_of(resource_type), _dict_getter, parsed.request)
+        entries = [wsearch.subset(res, parsed.shape, r5) for res in page.records]
+        return fhir_response(wsearch.bundle(resource_type, base(), entries, page.total, parsed))
 
     for rt in ("ValueSet", "ConceptMap"):
         bp.add_url_rule(f"/{rt}/<id_>", f"{rt}_read", partial(read, rt), methods=["GET"])
-        bp.add_url_rule(f"/{rt}", f"{rt}_search", partial(search, rt), methods=["GET"])
+        bp.add_url_rule(f"/{rt}", f"{rt}_search", partial(search_type, rt), methods=["GET"])
 
     return bp
