@@ -48,6 +48,39 @@ def test_errors_over_http(live_server: str) -> None:
     assert r.json()["fhirVersion"] == "4.0.1"
 
 
+def test_cors_security_headers_and_host_over_http(live_server: str) -> None:
+    """A browser's preflight and request, and a spoofed Host, against granian."""
+    origin = {"Origin": "https://smart-app.example.org"}
+    r = requests.options(
+        f"{live_server}/CodeSystem/$lookup",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+    assert r.status_code == 204
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in r.headers["Access-Control-Allow-Methods"]
+    assert r.headers["Access-Control-Allow-Headers"] == "authorization,content-type"
+    for _ in range(3):  # computed, then stored, then replayed by the response cache
+        r = requests.get(
+            f"{live_server}/CodeSystem/$lookup",
+            params={"system": ICD, "code": "M99.44"},
+            headers=origin,
+        )
+        assert r.status_code == 200
+        assert r.headers["Access-Control-Allow-Origin"] == "*"
+        assert "Location" in r.headers["Access-Control-Expose-Headers"]
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+    r = requests.get(f"{live_server}/Unknown", headers=origin)
+    assert r.status_code == 404 and r.headers["Cache-Control"] == "no-store"
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    r = requests.get(f"{live_server}/ValueSet?_count=2", headers={"Host": "evil.example"})
+    assert r.status_code == 200 and "evil" not in r.text
+    assert r.json()["link"][0]["url"].startswith(live_server)
+
+
 def _small_server(**env_extra: str) -> tuple[subprocess.Popen[bytes], int]:
     """`fhirterm serve` with one worker on the small test release, ready on a free port."""
     port = free_port()

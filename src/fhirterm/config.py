@@ -8,6 +8,7 @@
 | FHIRTERM_MAX_BODY | 10485760 | largest request body in bytes (413 above it) |
 | FHIRTERM_EXPANSION_LIMIT | 1000 | largest unpaged expansion (as tx.fhir.org); page with count/offset |
 | FHIRTERM_SEARCH_MAX_COUNT | 1000 | most resources in one page of a search (a larger _count gets this many, and a next link) |
+| FHIRTERM_CORS_ORIGINS | * | origins browser apps may call from (CORS): ``*`` any, a comma-separated list of ``scheme://host[:port]``, or ``none`` |
 | FHIRTERM_CACHE_DIR | ~/.cache/fhirterm | where parsed releases are cached (``off`` disables) |
 | FHIRTERM_RESPONSE_CACHE | 1024 | responses of deterministic GET reads kept per worker, at most 2 MB (0 disables) |
 | FHIRTERM_BENCH_STATIC | 0 | 1 serves a fixed body at /_bench/static (a Flask route: the benchmark's ceiling) and /_bench/bare (a bare WSGI callable: the server's floor) |
@@ -16,8 +17,26 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+_ORIGIN = re.compile(r"^https?://[^/\s?#]+$")
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    """FHIRTERM_CORS_ORIGINS: ``*``, ``none`` (or empty) or origins separated by commas."""
+    v = value.strip()
+    if v.lower() in ("", "none", "off"):
+        return ()
+    out = tuple(o.strip().rstrip("/") for o in v.split(",") if o.strip())
+    bad = [o for o in out if o != "*" and not _ORIGIN.match(o)]
+    if bad:
+        raise ValueError(
+            f"FHIRTERM_CORS_ORIGINS: {bad[0]!r} is not an origin; write scheme://host[:port] "
+            "(https://app.example.org), separated by commas, or * for any, or none"
+        )
+    return out
 
 
 def _default_content_dir() -> Path:
@@ -34,6 +53,7 @@ class Settings:
     max_body: int = 10 * 1024 * 1024
     expansion_limit: int = 1000
     search_max_count: int = 1000
+    cors_origins: tuple[str, ...] = ("*",)
     bench_static: bool = False
     response_cache: int = 1024
     cache_dir: Path | None = field(default_factory=lambda: Path.home() / ".cache" / "fhirterm")
@@ -67,6 +87,8 @@ class Settings:
                     kw[key] = int(v)
                 except ValueError:
                     raise ValueError(f"{name} must be an integer, got {v!r}") from None
+        if (v := e.get("FHIRTERM_CORS_ORIGINS")) is not None:
+            kw["cors_origins"] = _origins(v)
         if v := e.get("FHIRTERM_CACHE_DIR"):
             kw["cache_dir"] = None if v.strip().lower() in ("off", "none", "0") else Path(v)
         if v := e.get("FHIRTERM_BENCH_STATIC"):

@@ -21,6 +21,7 @@ from . import errors
 from .cache import ResponseCache
 from .endpoints import BASES, State
 from .fast import FastReads, WSGIApp
+from .headers import ResponseHeaders
 from .negotiation import FHIR_JSON
 from .routes import fhir_blueprint
 
@@ -105,15 +106,18 @@ def create_app(
 
 
 def create_wsgi(settings: Settings | None = None, registry: Registry | None = None) -> WSGIApp:
-    """The whole WSGI stack production serves: response cache -> fast path -> Flask.
+    """The whole WSGI stack production serves: headers -> response cache -> fast path -> Flask.
 
-    The response cache replays deterministic answers (``settings.response_cache``
-    entries per process, 0 disables it); on a miss the request enters the app,
-    whose fast path answers GET operations without Flask's request machinery.
+    The outermost layer answers OPTIONS and adds the CORS and security
+    headers to every response (``headers.ResponseHeaders``). The response
+    cache replays deterministic answers (``settings.response_cache`` entries
+    per process, 0 disables it); on a miss the request enters the app, whose
+    fast path answers GET operations without Flask's request machinery.
     """
     settings = settings or Settings.from_env()
-    stack: WSGIApp = ResponseCache(
-        create_app(settings, registry), max_entries=settings.response_cache
+    stack: WSGIApp = ResponseHeaders(
+        ResponseCache(create_app(settings, registry), max_entries=settings.response_cache),
+        settings.cors_origins,
     )
     return _with_bench_bare(stack) if settings.bench_static else stack
 

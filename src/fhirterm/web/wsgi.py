@@ -1,8 +1,9 @@
 """The WSGI entry point for production servers: ``fhirterm.web.wsgi:app``.
 
 Content is loaded once per process at import, from the settings in the
-environment (``FHIRTERM_*``). The stack is ``create_wsgi``'s: the response
-cache, the fast path for GET operations, then Flask.
+environment (``FHIRTERM_*``). The stack is ``create_wsgi``'s: CORS and
+security headers, the response cache, the fast path for GET operations,
+then Flask.
 """
 
 from ..config import Settings
