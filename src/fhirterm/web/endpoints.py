@@ -74,21 +74,17 @@ class Call:
 def prepare(p: wparams.Params, registry: Registry, path: str) -> tuple[wparams.Params, Registry]:
     """Take ``tx-resource`` out of ``p``; the registry to answer from (those resources over ours).
 
-    InvalidRequest when a tx-resource is not a resource or does not parse
-    (through the same parser as ``codesystems/``).
+    InvalidRequest when a tx-resource is not a resource, has an element of the wrong
+    JSON type (``wire.checks``) or does not parse (through the same parser as
+    ``codesystems/``).
     """
     if (rid := p.all("uuid")) and log.isEnabledFor(logging.DEBUG):
         log.debug("request %s %s", rid[0][1], path)
-    extra = p.take("tx-resource")
-    if not extra:
+    if not p.all("tx-resource"):
         return p, registry
-    bad = next(
-        (i for i, (t, v) in enumerate(extra) if t != "resource" or not isinstance(v, dict)), None
-    )
-    if bad is not None:
-        raise InvalidRequest(f"tx-resource[{bad}] must be a resource", expression="tx-resource")
+    extra = wreq.tx_resources(p)
     try:
-        return p, overlay(registry, [v for _, v in extra])
+        return p, overlay(registry, extra)
     except ContentError as e:
         raise InvalidRequest(
             f"{e.source}: {e.field}: {e.message}", expression="tx-resource"

@@ -14,6 +14,7 @@ from ..operations.translate import TranslateRequest
 from ..operations.types import LookupRequest, ValidateCodeRequest
 from ..operations.versions import VersionRules
 from ..operations.vs_validate import VSValidateRequest
+from . import checks, opdefs
 from .params import GENERAL, Params, from_parameters
 
 VERSION_RULES = ("system-version", "check-system-version", "force-system-version")
@@ -69,37 +70,9 @@ def display_language(p: Params) -> str | None:
     return v
 
 
-LOOKUP = (
-    "system",
-    "code",
-    "version",
-    "coding",
-    "property",
-    "displayLanguage",
-    "date",
-    "useSupplement",
-)
-CS_VALIDATE = (
-    "url",
-    "code",
-    "version",
-    "display",
-    "coding",
-    "codeableConcept",
-    "displayLanguage",
-    "system",
-    "systemVersion",
-    "abstract",
-    "date",
-    *VERSION_RULES,
-    "lenient-display-validation",
-    "activeOnly",
-    "useSupplement",
-)
-# the names CodeSystem $validate-code takes, with the general ones (_format...), as a set
-CS_VALIDATE_NAMES = frozenset(CS_VALIDATE) | GENERAL
-# those of the common request (a code, maybe a display, of a code system version): a
-# request of these alone leaves every other field of ValidateCodeRequest at its default
+# the names of the common request (a code, maybe a display, of a code system version),
+# all of them text: a query of these alone needs no type check, and leaves every other
+# field of ValidateCodeRequest at its default
 CS_VALIDATE_PLAIN = (
     frozenset({"url", "system", "version", "systemVersion", "code", "display"}) | GENERAL
 )
@@ -107,7 +80,7 @@ CS_VALIDATE_PLAIN = (
 
 def lookup_request(p: Params) -> LookupRequest:
     """$lookup parameters (R4 names); InvalidRequest for unknown or repeated ones."""
-    p.check(LOOKUP, "$lookup")
+    p.check_operation(opdefs.LOOKUP)
     return LookupRequest(
         system=p.text("system"),
         code=p.text("code"),
@@ -130,11 +103,11 @@ def cs_validate_request(
     ``system``/``systemVersion`` are accepted as aliases of ``url``/``version``
     (clients mix the ValueSet names in).
     """
-    # Params.check (which names the first unknown one) runs only when there is one; the
-    # version rules are parsed only when one is sent (most requests send none).
+    # The check of names and types is skipped for the common query (text parameters
+    # only); the version rules are parsed only when one is sent (most requests send none).
     has = p.names()
-    if not has <= CS_VALIDATE_NAMES:
-        p.check(CS_VALIDATE, "CodeSystem/$validate-code")
+    if not (p.from_query and has <= CS_VALIDATE_PLAIN):
+        p.check_operation(opdefs.CS_VALIDATE)
     url = p.text("url") or p.text("system")
     version = p.text("version") or p.text("systemVersion")
     if fixed_url is not None:
@@ -175,64 +148,30 @@ def cs_validate_request(
     )
 
 
-EXPAND = (
-    "url",
-    "valueSet",
-    "valueSetVersion",
-    "filter",
-    "offset",
-    "count",
-    "activeOnly",
-    "includeDesignations",
-    "includeDefinition",
-    "excludeNested",
-    "displayLanguage",
-    "property",
-    "date",
-    "context",
-    "contextDirection",
-    "excludeNotForUI",
-    "excludePostCoordinated",
-    "designation",
-    "system-version",
-    "check-system-version",
-    "force-system-version",
-    "default-valueset-version",
-    "useSupplement",
-    "versionsMatch",
-)
-VS_VALIDATE = (
-    "url",
-    "valueSet",
-    "valueSetVersion",
-    "code",
-    "system",
-    "systemVersion",
-    "version",
-    "display",
-    "coding",
-    "codeableConcept",
-    "displayLanguage",
-    "abstract",
-    "date",
-    "context",
-    *VERSION_RULES,
-    "inferSystem",
-    "valueset-membership-only",
-    "lenient-display-validation",
-    "activeOnly",
-    "default-valueset-version",
-    "useSupplement",
-)
-# the names ValueSet $validate-code takes, with the general ones (_format...), as a set
-VS_VALIDATE_NAMES = frozenset(VS_VALIDATE) | GENERAL
-# those of the common request (a code, maybe a display, and a value set): a request of
-# these alone leaves every other field of VSValidateRequest at its default
+# the names of the common request (a code, maybe a display, and a value set), all text:
+# a query of these alone needs no type check, and leaves every other field of
+# VSValidateRequest at its default
 VS_VALIDATE_PLAIN = (
     frozenset({"url", "valueSetVersion", "code", "system", "systemVersion", "version", "display"})
     | GENERAL
 )
-SUBSUMES = ("codeA", "codeB", "system", "version", "codingA", "codingB")
+
+
+def tx_resources(p: Params) -> list[dict[str, Any]]:
+    """Take the ``tx-resource`` parameters out of ``p``: their resources, each checked
+    (``checks.resource``); InvalidRequest for one that is not a resource or of the wrong
+    shape."""
+    out: list[dict[str, Any]] = []
+    for i, (t, v) in enumerate(p.take("tx-resource")):
+        where = f"tx-resource[{i}]"
+        if t != "resource":
+            found = "text in a query" if p.from_query else f"value{t[0].upper()}{t[1:]}"
+            raise InvalidRequest(
+                f"{where} must be a resource (in a POST body), found {found}",
+                expression="tx-resource",
+            )
+        out.append(checks.resource(v, where))
+    return out
 
 
 def _resource(p: Params, name: str, resource_type: str) -> dict[str, Any] | None:
@@ -260,7 +199,7 @@ def expand_request(
 
     ``accept_language`` (the HTTP header) stands for displayLanguage when that is not sent.
     """
-    p.check(EXPAND, "ValueSet/$expand")
+    p.check_operation(opdefs.EXPAND)
     url, version = p.text("url"), p.text("valueSetVersion")
     url, version = _pinned(url, version, fixed, "value set", "url")
     for unsupported in ("context", "contextDirection"):
@@ -296,11 +235,11 @@ def vs_validate_request(
     p: Params, fixed: tuple[str, str | None] | None = None, accept_language: str | None = None
 ) -> VSValidateRequest:
     """ValueSet/$validate-code parameters; ``fixed`` (url, version) at instance level."""
-    # Params.check (which names the first unknown one) runs only when there is one; the
-    # version rules are parsed only when one is sent (most requests send none).
+    # The check of names and types is skipped for the common query (text parameters
+    # only); the version rules are parsed only when one is sent (most requests send none).
     has = p.names()
-    if not has <= VS_VALIDATE_NAMES:
-        p.check(VS_VALIDATE, "ValueSet/$validate-code")
+    if not (p.from_query and has <= VS_VALIDATE_PLAIN):
+        p.check_operation(opdefs.VS_VALIDATE)
     url = p.text("url")
     version = p.text("valueSetVersion")
     url, version = _pinned(url, version, fixed, "value set", "url")
@@ -395,7 +334,7 @@ def _cc_text(p: Params) -> str | None:
 
 
 def subsumes_request(p: Params, fixed: tuple[str, str | None] | None = None) -> SubsumesRequest:
-    p.check(SUBSUMES, "CodeSystem/$subsumes")
+    p.check_operation(opdefs.SUBSUMES)
     system, version = p.text("system"), p.text("version")
     system, version = _pinned(system, version, fixed, "code system", "system")
     return SubsumesRequest(
@@ -408,44 +347,11 @@ def subsumes_request(p: Params, fixed: tuple[str, str | None] | None = None) -> 
     )
 
 
-TRANSLATE = (
-    "url",
-    "conceptMap",
-    "conceptMapVersion",
-    "system",
-    "code",
-    "version",
-    "coding",
-    "codeableConcept",
-    "source",
-    "target",
-    "targetsystem",
-    "reverse",
-    "dependency",
-)
-TRANSLATE_R5 = (
-    "url",
-    "conceptMap",
-    "conceptMapVersion",
-    "sourceCode",
-    "sourceSystem",
-    "sourceVersion",
-    "sourceCoding",
-    "sourceCodeableConcept",
-    "targetCode",
-    "targetCoding",
-    "targetCodeableConcept",
-    "targetSystem",
-    "sourceScope",
-    "targetScope",
-    "dependency",
-    "system",
-)
-
-
 # R5's names for what R4 calls code, system, version, coding, codeableConcept, source, target,
 # targetsystem and reverse (plus the reverse forms target*)
-TRANSLATE_R5_ONLY = tuple(n for n in TRANSLATE_R5 if n not in TRANSLATE)
+TRANSLATE_R5_ONLY = opdefs.TRANSLATE_R5_NAMES
+# R4's names that R5 does not have (system is in both)
+TRANSLATE_R4_ONLY = tuple(n for n in opdefs.TRANSLATE_R4_NAMES if n != "system")
 
 
 def translate_request(
@@ -459,9 +365,9 @@ def translate_request(
     does the same); one request uses one form. A request in R5 names is answered
     in R5's match shape (``r5_names``).
     """
-    p.check(TRANSLATE_R5 if r5 else TRANSLATE + TRANSLATE_R5_ONLY, "ConceptMap/$translate")
+    p.check_operation(opdefs.TRANSLATE_R5 if r5 else opdefs.TRANSLATE)
     r5_names = r5 or any(p.all(n) for n in TRANSLATE_R5_ONLY)
-    mixed = next((n for n in TRANSLATE if n not in TRANSLATE_R5 and p.all(n)), None)
+    mixed = next((n for n in TRANSLATE_R4_ONLY if p.all(n)), None)
     if r5_names and mixed is not None:
         r5_name = next(n for n in TRANSLATE_R5_ONLY if p.all(n))
         raise InvalidRequest(
