@@ -253,13 +253,19 @@ def test_metadata(client: Any) -> None:
         ("get", "/fhir/Nope", {}, 404),
         ("get", "/elsewhere", {}, 404),
         ("delete", "/fhir/CodeSystem/$lookup", {}, 405),
-        ("get", "/fhir/metadata", {"headers": {"Accept": "application/fhir+xml"}}, 406),
-        ("get", "/fhir/metadata?_format=xml", {}, 406),
+        ("get", "/fhir/metadata", {"headers": {"Accept": "text/html"}}, 406),
+        ("get", "/fhir/metadata?_format=html", {}, 406),
+        (
+            "post",
+            "/fhir/CodeSystem/$lookup",
+            {"data": "<Parameters/>", "content_type": "text/plain"},
+            415,
+        ),
         (
             "post",
             "/fhir/CodeSystem/$lookup",
             {"data": "<Parameters/>", "content_type": "application/fhir+xml"},
-            415,
+            400,
         ),
         (
             "post",

@@ -26,8 +26,8 @@ def test_replays_deterministic_reads_only(small_app: Any) -> None:
     # 404s are deterministic too; different Accept headers are different entries
     missing = f"/fhir/CodeSystem/$lookup?system={ICD}&code=NOPE"
     assert c.get(missing).status_code == c.get(missing).status_code == 404
-    assert c.get(url, headers={"Accept": "application/fhir+xml"}).status_code == 406
-    assert c.get(url, headers={"Accept": "application/fhir+xml"}).status_code == 406
+    assert c.get(url, headers={"Accept": "text/html"}).status_code == 406
+    assert c.get(url, headers={"Accept": "text/html"}).status_code == 406
     assert len(cache._entries) == 2  # bounded: the oldest entry went out, the 406 was not stored
     # POST and $expand go straight through
     before = (cache.hits, cache.misses)
@@ -73,3 +73,21 @@ def test_doorkeeper_window_is_bounded(small_app: Any) -> None:
         c.get(f"/fhir/CodeSystem/$lookup?system={ICD}&code={code}")
     assert len(cache._seen) <= cache.max_seen == 8
     assert not cache._entries  # every request came once: nothing stored
+
+
+def test_json_is_never_replayed_to_xml(small_app: Any) -> None:
+    """The key holds the Accept header and the query (_format): each format its own entry."""
+    cache = ResponseCache(small_app, max_entries=16)
+    c = Client(cache)
+    url = f"/fhir/CodeSystem/$lookup?system={ICD}&code=M99.44"
+    for _ in range(3):  # stored the second time, replayed the third
+        assert c.get(url).headers["Content-Type"] == "application/fhir+json; charset=utf-8"
+    assert cache.hits == 1
+    for target, headers in ((url, {"Accept": "application/fhir+xml"}), (url + "&_format=xml", {})):
+        for _ in range(3):
+            r = c.get(target, headers=headers)
+            assert r.headers["Content-Type"] == "application/fhir+xml; charset=utf-8"
+            assert r.headers["Vary"] == "Accept"
+            assert r.data.startswith(b"<?xml")
+    assert cache.hits == 3
+    assert c.get(url).data.startswith(b'{"resourceType"')

@@ -18,8 +18,10 @@ from ..errors import (
     TooCostly,
 )
 from ..operations.types import Issue
+from ..wire import xml as wxml
 from ..wire.render import operation_outcome
-from .negotiation import DEFAULT, Choice
+from .endpoints import BASES
+from .negotiation import DEFAULT, JSON, Choice, choose, from_format
 
 # the WSGI environ key under which the blueprint's negotiation leaves its Choice
 CHOICE = "fhirterm.choice"
@@ -54,22 +56,73 @@ _HTTP_TEXT = {
 
 
 def chosen() -> Choice:
-    """The format negotiated for the current request (JSON before or without negotiation)."""
-    if has_request_context():
-        c: Choice = request.environ.get(CHOICE, DEFAULT)
+    """The format negotiated for the current request.
+
+    The blueprint's negotiation leaves it in the environ. A request that never
+    reached it (an unknown route or method under a FHIR base) is negotiated
+    here, so its OperationOutcome comes in the format asked for; anything
+    else, and anything not acceptable, gets JSON.
+    """
+    if not has_request_context():
+        return DEFAULT
+    env = request.environ
+    c: Choice | None = env.get(CHOICE)
+    if c is not None:
         return c
-    return DEFAULT
+    parts = env.get("PATH_INFO", "").split("/", 2)
+    r5 = BASES.get(parts[1]) if len(parts) > 1 else None
+    if r5 is None:
+        return DEFAULT
+    fmt = request.args.get("_format")
+    got = choose(env.get("HTTP_ACCEPT", ""), r5) if fmt is None else from_format(fmt, r5)
+    return got if isinstance(got, Choice) else DEFAULT
 
 
 def serialise(body: dict[str, Any], choice: Choice) -> bytes:
-    """``body`` in the negotiated format (the fast path writes plain JSON the same way)."""
-    return orjson.dumps(body, option=orjson.OPT_INDENT_2 if choice.pretty else 0)
+    """``body`` in the negotiated format (the fast path writes plain JSON the same way).
+
+    XmlShapeError when an XML answer is not valid for the release's model.
+    """
+    if choice.fmt == JSON:
+        return orjson.dumps(body, option=orjson.OPT_INDENT_2 if choice.pretty else 0)
+    return wxml.dumps(body, choice.r5, choice.pretty)
 
 
 def fhir_response(body: dict[str, Any], status: int = 200) -> Response:
-    """A FHIR response in the negotiated format, with its Content-Type and ``Vary: Accept``."""
+    """A FHIR response in the negotiated format, with its Content-Type and ``Vary: Accept``.
+
+    An answer that cannot be written as XML (not valid for the release's
+    model: a server fault) is logged and answered with a 500 OperationOutcome
+    saying what failed and that JSON is served.
+    """
     choice = chosen()
-    resp = Response(serialise(body, choice), status=status, content_type=choice.content_type)
+    try:
+        data = serialise(body, choice)
+    except wxml.XmlShapeError as e:
+        log.error(
+            "%s %s: the answer (%s) cannot be written as XML: %s",
+            request.method,
+            request.path,
+            status,
+            e,
+        )
+        status = 500
+        data = serialise(
+            operation_outcome(
+                [
+                    Issue(
+                        "error",
+                        "exception",
+                        f"The answer could not be written as FHIR XML ({e}); "
+                        "it is served as JSON (_format=json)",
+                        None,
+                        None,
+                    )
+                ]
+            ),
+            choice,
+        )
+    resp = Response(data, status=status, content_type=choice.content_type)
     resp.headers["Vary"] = VARY[1]
     return resp
 

@@ -36,18 +36,20 @@ _MIME = {JSON: "application/fhir+json", XML: "application/fhir+xml"}
 
 # The formats this server writes, in order of preference when a client accepts
 # several equally (JSON first: it is the fast path).
-SERVED: tuple[str, ...] = (JSON,)
+SERVED: tuple[str, ...] = (JSON, XML)
 
 _ECHO_LIMIT = 120  # characters of a client's header quoted back in an error
 
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    """The negotiated answer: format (``json`` or ``xml``) and the full Content-Type."""
+    """The negotiated answer: format (``json`` or ``xml``), the full Content-Type, indenting,
+    and whether the endpoint is R5 (the XML serialiser writes that release's model)."""
 
     fmt: str
     content_type: str
     pretty: bool = False
+    r5: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +154,7 @@ def _choose(accept: str, r5: bool) -> Choice | Refusal:
     ``charset`` is not UTF-8, matches nothing.
     """
     if not accept.strip():
-        return DEFAULT
+        return Choice(JSON, FHIR_JSON, r5=r5)
     ranges = [r for part in accept.split(",") if (r := _parse_range(part)) is not None]
     best: tuple[float, str, str | None] | None = None  # q, fmt, version
     wrong_version: set[str] = set()
@@ -173,7 +175,7 @@ def _choose(accept: str, r5: bool) -> Choice | Refusal:
             best = (q, fmt, version)
     if best is not None:
         _, fmt, version = best
-        return Choice(fmt, content_type(fmt, release(r5) if version is not None else None))
+        return Choice(fmt, content_type(fmt, release(r5) if version is not None else None), r5=r5)
     if wrong_version:
         asked = ", ".join(sorted(wrong_version))
         return Refusal(
@@ -218,7 +220,7 @@ def _from_format(value: str, r5: bool) -> Choice | Refusal:
             f"This endpoint serves FHIR {release(r5)} (fhirVersion={release(r5)}); "
             f"_format asks for fhirVersion={_quote(version)} ({_other_base(r5)})",
         )
-    return Choice(fmt, content_type(fmt, release(r5) if version is not None else None))
+    return Choice(fmt, content_type(fmt, release(r5) if version is not None else None), r5=r5)
 
 
 _formatted = lru_cache(maxsize=256)(_from_format)

@@ -22,10 +22,12 @@ from ..operations.search import search
 from ..wire import params as wparams
 from ..wire import resources
 from ..wire import search as wsearch
+from ..wire import xml as wxml
 from . import negotiation as neg
 from .endpoints import OPERATIONS, Call, Endpoint, State, code_system, prepare, resource
 from .errors import CHOICE, fhir_response, outcome
 
+BODY = "fhirterm.body"  # environ key: the format of a POST body (json or xml)
 LARGE = 1000  # concepts above which a read leaves them out unless asked
 
 
@@ -37,8 +39,9 @@ def state() -> State:
 def _negotiate(r5: bool) -> Response | None:
     """Negotiate the format (``negotiation``) and leave it in the environ; 406/415/400 else.
 
-    Runs before every view of the blueprint. A POST body must be JSON (any
-    parameters; a ``fhirVersion`` must be this endpoint's).
+    Runs before every view of the blueprint. A POST body must be FHIR JSON or
+    XML (any parameters; a ``fhirVersion`` must be this endpoint's); its format
+    is left in the environ for ``read_params``.
     """
     env = request.environ
     fmt = request.args.get("_format")
@@ -55,20 +58,24 @@ def _negotiate(r5: bool) -> Response | None:
         body = neg.body_type(env.get("CONTENT_TYPE", ""), r5)
         if isinstance(body, neg.Refusal):
             return outcome(body.status, "error", "not-supported", body.message)
+        env[BODY] = body
     return None
 
 
-def read_params() -> wparams.Params:
-    """Operation parameters from the query (GET, HEAD) or a Parameters body (POST)."""
+def read_params(r5: bool) -> wparams.Params:
+    """Operation parameters from the query (GET, HEAD) or a Parameters body (POST), JSON or XML."""
     if request.method in ("GET", "HEAD"):
         return wparams.from_query(request.args.items(multi=True))
     raw = request.get_data(cache=False)
     if not raw:
         raise InvalidRequest("The POST body is empty; send a Parameters resource")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise InvalidRequest(f"The body is not valid JSON: {e}") from None
+    if request.environ.get(BODY) == neg.XML:
+        body = wxml.loads(raw, r5)
+    else:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            raise InvalidRequest(f"The body is not valid JSON: {e}") from None
     p = wparams.from_parameters(body)
     extra = [k for k in request.args if k not in wparams.GENERAL]
     if extra:
@@ -183,7 +190,7 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
     # the operations: one view per endpoint of endpoints.OPERATIONS
 
     def operation(endpoint: Endpoint, id_: str | None = None) -> Response:
-        p, reg = prepare(read_params(), state().content(r5), request.path)
+        p, reg = prepare(read_params(r5), state().content(r5), request.path)
         call = Call(p, reg, state().settings, id_, request.headers.get("Accept-Language"), r5)
         return fhir_response(endpoint(call))
 
