@@ -225,3 +225,38 @@ def test_fhir_core_administrative_gender_is_served(full_client: Any) -> None:
     )
     assert r.status_code == 200
     assert {p["name"]: p.get("valueString") for p in r.json["parameter"]}["display"] == "Active"
+
+
+def listed(r: Any) -> list[tuple[str | None, str]]:
+    """(version, code) in the order the expansion lists them, as the reference runner's
+    ContainsSorter leaves them: sorted by code only, a stable sort."""
+    assert r.status_code == 200, r.json
+    return sorted(
+        ((c.get("version"), c["code"]) for c in r.json["expansion"]["contains"]), key=lambda e: e[1]
+    )
+
+
+def test_a_code_in_several_stated_versions_is_listed_newest_version_first(client: Any) -> None:
+    # whatever order the compose names the versions in
+    for include in ([v("1.0.0"), v("2.0.0")], [v("2.0.0"), v("1.0.0")]):
+        assert listed(post(client, value_set(include))) == [
+            ("2.0.0", "code1"),
+            ("1.0.0", "code1"),
+            ("2.0.0", "code2"),
+            ("1.0.0", "code2"),
+            ("1.0.0", "code3"),
+            ("2.0.0", "code4"),
+        ]
+
+
+def test_includes_naming_a_version_come_before_those_naming_none(client: Any) -> None:
+    unversioned = {"system": SYS}  # the newest version, 2.0.0
+    for include in ([v("1.0.0"), unversioned], [unversioned, v("1.0.0")]):
+        assert listed(post(client, value_set(include))) == [
+            ("1.0.0", "code1"),
+            ("2.0.0", "code1"),
+            ("1.0.0", "code2"),
+            ("2.0.0", "code2"),
+            ("1.0.0", "code3"),
+            ("2.0.0", "code4"),
+        ]

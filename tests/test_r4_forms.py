@@ -8,7 +8,10 @@ from typing import Any
 import orjson
 import pytest
 
-from .conformance.normalize import R4_CONTAINS_PROPERTY, R4_EXPANSION_PROPERTY, r4_to_r5, scrub
+from .conformance.convert import EXT_EXP_VS_CONT_PROP as R4_CONTAINS_PROPERTY
+from .conformance.convert import EXT_VALUESET_FILTER_OP, request_to_r4, response_to_r5
+from .conformance.convert import EXT_VS_EXP_PROP as R4_EXPANSION_PROPERTY
+from .conformance.normalize import reference_form
 from .fhir_models import parse_r4
 from .test_expand_conformance import ALL, CS, URL, flat
 
@@ -59,8 +62,8 @@ def test_r4_expansion_carries_properties_as_cross_version_extensions(
 
 def test_r4_expansion_reads_back_as_the_r5_one(client: Any) -> None:
     """What the reference runner sees of an R4 answer (converted to R5, then scrubbed)."""
-    r5 = scrub(expansion(client, "r5"))
-    r4 = r4_to_r5(scrub(expansion(client, "r4")))
+    r5, _ = reference_form("expand", expansion(client, "r5"), 200)
+    r4, _ = reference_form("expand", response_to_r5(expansion(client, "r4")), 200)
     assert r4["expansion"]["property"] == r5["expansion"]["property"]
     strip = ("identifier", "timestamp")
     assert {k: v for k, v in r4["expansion"].items() if k not in strip} == {
@@ -174,3 +177,43 @@ def test_translate_names_of_one_version_per_request(client: Any) -> None:
     )
     assert r.status_code == 400
     assert "Unknown parameter 'code'" in r.json["issue"][0]["details"]["text"]
+
+
+def test_r4_child_of_filter_in_its_cross_version_form(client: Any) -> None:
+    """R4 has no filter operator child-of: an R4 value set carries it as the cross-version
+    extension on `op` (as the HL7 converter writes it); /r4 expands it as /r5 does op."""
+    cs = {
+        "resourceType": "CodeSystem",
+        "url": "http://t/h",
+        "version": "1",
+        "status": "active",
+        "content": "complete",
+        "concept": [
+            {"code": "p", "concept": [{"code": "c1", "concept": [{"code": "g1"}]}, {"code": "c2"}]}
+        ],
+    }
+    vs = {
+        "resourceType": "ValueSet",
+        "url": "http://t/vs-child",
+        "status": "active",
+        "compose": {
+            "include": [
+                {
+                    "system": "http://t/h",
+                    "filter": [{"property": "concept", "op": "child-of", "value": "p"}],
+                }
+            ]
+        },
+    }
+    r4_vs = request_to_r4(vs)
+    f = r4_vs["compose"]["include"][0]["filter"][0]
+    assert "op" not in f and f["_op"]["extension"][0]["url"] == EXT_VALUESET_FILTER_OP
+    parse_r4(r4_vs)
+    codes = {}
+    for base, resource in (("r5", vs), ("r4", r4_vs)):
+        r = post(
+            client, f"/{base}/ValueSet/$expand", {"name": "valueSet", "resource": resource}, tx(cs)
+        )
+        assert r.status_code == 200, r.json
+        codes[base] = sorted(c["code"] for c in flat(r.json["expansion"]["contains"]))
+    assert codes["r4"] == codes["r5"] == ["c1", "c2"]

@@ -2,12 +2,17 @@
 
     python -m tests.conformance.runner --base http://127.0.0.1:8080/r5 \\
         [--suite NAME]... [--test TEXT] [--json out.json] [--modes general,flat] \\
-        [--fhir-version auto|r4|r5] [--externals FILE] [--output DIR] [--jobs N] [-v]
+        [--fhir-version auto|r4|r5] [--accept java|bare] [--externals FILE] [--output DIR]
+        [--jobs N] [-v]
 
-Each selected test (suite.py) is sent as its own request over one keep-alive session per
-worker thread; the response is normalised (normalize.py) and compared with the expected
-template (compare.py), then its status with the test's `http-code`. A test passes when both
-agree. Exit status: 0 all passed, 1 some failed, 2 the run could not start.
+Each selected test (suite.py) is sent as its own request, with the headers of the HL7 Java
+client, over one keep-alive session per worker thread; against an R4 server the request is
+converted to R4 and the response back to R5 (convert.py); the response is scrubbed and
+sorted as TxTester does (normalize.py) and compared with the expected template by
+CompareUtilities' rules (compare.py), and its status with the test's `http-code`. A test
+passes when both agree: that is the reference runner's verdict, the one counted. Each result
+also carries the repository's stricter reading (`strict`), reported apart.
+Exit status: 0 all passed, 1 some failed, 2 the run could not start.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,7 +33,8 @@ from typing import Any
 import requests
 
 from .compare import Comparer, Outcome, Rules
-from .normalize import r4_to_r5, required_extension_urls, scrub
+from .convert import response_to_r5
+from .normalize import reference_form
 from .suite import OPERATIONS, Suite, TestCase, http_code_ok, load_json, to_json
 
 DEFAULT_VERSIONS = {"r4": "4.0.1", "r5": "5.0.0"}
@@ -47,6 +53,8 @@ class Result:
     response_file: str = ""
     duration_ms: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    strict: bool = False  # passes the stricter reading too (compare.Rules.strict)
+    strict_message: str = ""
 
     @property
     def passed(self) -> bool:
@@ -71,20 +79,24 @@ def failure_category(r: Result) -> str:
 
 
 def detect_fhir_version(session: requests.Session, base: str, timeout: float) -> str | None:
-    """The server's FHIR version: `$versions` (default), else CapabilityStatement.fhirVersion."""
-    headers = {"Accept": "application/fhir+json"}
+    """The server's FHIR version as TxTester.connectToServer reads it: `$versions?_format=json`
+    (Accept `application/json, application/fhir+json`; the `default` parameter's
+    valueString, or a JSON `default`), else `metadata?_format=json` fhirVersion."""
+    headers = {"Accept": "application/json, application/fhir+json"}
     try:
-        r = session.get(f"{base}/$versions", headers=headers, timeout=timeout)
+        r = session.get(f"{base}/$versions?_format=json", headers=headers, timeout=timeout)
         if r.ok:
             doc = r.json()
             if doc.get("resourceType") == "Parameters":
+                found = None
                 for p in doc.get("parameter", []):
-                    value = p.get("valueCode") or p.get("valueString")  # R5: code; R4: string
-                    if p.get("name") == "default" and value:
-                        return str(value)
+                    if p.get("name") == "default" and isinstance(p.get("valueString"), str):
+                        found = p["valueString"]
+                if found:
+                    return str(found)
             elif isinstance(doc.get("default"), str):
                 return str(doc["default"])
-        r = session.get(f"{base}/metadata", headers=headers, timeout=timeout)
+        r = session.get(f"{base}/metadata?_format=json", headers=headers, timeout=timeout)
         if r.ok and isinstance(r.json().get("fhirVersion"), str):
             return str(r.json()["fhirVersion"])
     except (requests.RequestException, ValueError, AttributeError):
@@ -106,6 +118,7 @@ class Runner:
         timeout: float = 30.0,
         jobs: int = 4,
         output: Path | None = None,
+        accept: str = "java",
     ) -> None:
         self.base = base.rstrip("/")
         self.suite = suite
@@ -114,6 +127,7 @@ class Runner:
         self.timeout = timeout
         self.jobs = max(1, jobs)
         self.output = output
+        self.accept = accept
         self._local = threading.local()
         detected = detect_fhir_version(self.session(), self.base, timeout)
         if fhir_version == "auto":
@@ -122,11 +136,10 @@ class Runner:
                     f"cannot determine the FHIR version of {self.base}; pass --fhir-version"
                 )
             self.form = "r4" if detected.startswith("4") else "r5"
-            self.version = detected
         else:
             self.form = fhir_version
-            default = DEFAULT_VERSIONS[fhir_version]
-            self.version = detected if detected and detected[0] == default[0] else default
+        # TxTester.vars(): `$version$` is the client's version (FhirPublication.toCode)
+        self.version = DEFAULT_VERSIONS[self.form]
 
     def session(self) -> requests.Session:
         s = getattr(self._local, "session", None)
@@ -155,8 +168,13 @@ class Runner:
             return res
         method, path, _ = OPERATIONS[case.operation]
         url = f"{self.base}/{path}" if path else self.base
+        fn = self.suite.expected_file(case, self.modes)
+        res.response_file = fn
+        if not fn or not (self.suite.folder / fn).is_file():
+            res.message = f"expected response file {fn!r} is missing from the suite"
+            return res
         try:
-            body = self.suite.request_body(case, self.modes)
+            body = self.suite.request_body(case, self.modes, self.form)
         except (OSError, ValueError) as e:
             res.message = f"cannot build the request: {e}"
             return res
@@ -166,7 +184,7 @@ class Runner:
                 method,
                 url,
                 data=body,
-                headers=self.suite.headers(case, self.modes),
+                headers=self.suite.headers(case, self.modes, self.form, self.accept),
                 timeout=self.timeout,
             )
         except requests.RequestException as e:
@@ -179,53 +197,53 @@ class Runner:
             actual: Any = json.loads(resp.content.decode("utf-8-sig"), parse_float=Decimal)
         except ValueError:
             actual = None
-        first: tuple[str, str, Outcome | None, Any] | None = None
-        for fn, code in self.suite.expected_files(case, self.modes):
-            if not fn or not (self.suite.folder / fn).is_file():
-                res.message = f"expected response file {fn!r} is missing from the suite"
-                return res
-            expected = self.suite.resource(fn)
-            outcome, normalized = self._compare(case, fn, expected, actual)
-            if outcome is not None and outcome.ok and http_code_ok(code, resp.status_code):
-                res.status, res.response_file, res.warnings = "pass", fn, outcome.warnings
-                return res
-            if first is None:
-                first = (fn, code, outcome, normalized)
-        assert first is not None
-        fn, code, outcome, normalized = first
-        res.status, res.response_file, res.expected_http = "fail", fn, code
-        parts = []
-        if not http_code_ok(code, resp.status_code):
-            parts.append(f"HTTP {resp.status_code}, expected {code}{_server_says(actual)}")
-        if outcome is None:
-            ctype = resp.headers.get("Content-Type", "?")
-            parts.append(f"response is not JSON ({ctype}): {resp.text[:120]!r}")
-        elif outcome.diff is not None:
-            parts.append(str(outcome.diff))
-            res.path = outcome.diff.path
-        res.message = "; ".join(parts)
-        self._save(fn, normalized)
+        expected = self.suite.resource(fn)
+        normalized, refused, outcome, strict = self._compare(case, fn, expected, actual, resp)
+        status_ok = http_code_ok(case.http_code, resp.status_code)
+        if outcome is not None and outcome.ok and status_ok:
+            res.status, res.warnings = "pass", outcome.warnings
+        else:
+            res.status = "fail"
+            parts = []
+            if not status_ok:
+                parts.append(
+                    f"HTTP {resp.status_code}, expected {case.http_code}{_server_says(actual)}"
+                )
+            if refused:
+                parts.append(refused)
+            elif outcome is not None and outcome.diff is not None:
+                parts.append(str(outcome.diff))
+                res.path = outcome.diff.path
+            res.message = "; ".join(parts)
+            self._save(fn, normalized)
+        if strict is not None:
+            res.strict = res.passed and strict.ok
+            if res.passed and strict.diff is not None:
+                res.strict_message = str(strict.diff)
         return res
 
     def _compare(
-        self, case: TestCase, fn: str, expected: Any, actual: Any
-    ) -> tuple[Outcome | None, Any]:
+        self, case: TestCase, fn: str, expected: Any, actual: Any, resp: requests.Response
+    ) -> tuple[Any, str | None, Outcome | None, Outcome | None]:
+        """(the document compared, why the client would refuse the response, the verdict,
+        the stricter reading)."""
         if actual is None:
-            return None, None
-        cs_error = case.operation == "cs-validate-code" and isinstance(actual, dict)
-        cs_error = cs_error and actual.get("resourceType") == "OperationOutcome"
-        normalized = scrub(
-            actual, keep_extensions=required_extension_urls(expected), strip_extensions=not cs_error
-        )
+            ctype = resp.headers.get("Content-Type", "?")
+            return None, f"response is not JSON ({ctype}): {resp.text[:120]!r}", None, None
         if self.form == "r4":
-            r4_to_r5(normalized)
+            actual = response_to_r5(actual)
+        normalized, refused = reference_form(case.operation, actual, resp.status_code)
+        if refused is not None:
+            return normalized, refused, None, None
         rules = Rules(
             modes=self.modes,
             version=self.version,
             externals=(self.externals or {}).get(fn),
             pattern=case.operation in ("metadata", "term-caps"),
         )
-        return Comparer(rules).compare(expected, normalized), normalized
+        verdict = Comparer(rules).compare(expected, normalized)
+        strict = Comparer(replace(rules, strict=True)).compare(expected, normalized)
+        return normalized, None, verdict, strict
 
     def _save(self, fn: str, actual: Any) -> None:
         if self.output is None:
@@ -253,9 +271,10 @@ def _server_says(actual: Any) -> str:
 def per_suite(results: list[Result]) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for r in results:
-        s = out.setdefault(r.suite, {"passed": 0, "failed": 0, "total": 0})
+        s = out.setdefault(r.suite, {"passed": 0, "failed": 0, "total": 0, "strict": 0})
         s["total"] += 1
         s["passed" if r.passed else "failed"] += 1
+        s["strict"] += r.strict
     return out
 
 
@@ -269,7 +288,13 @@ def report(runner: Runner, results: list[Result], seconds: float) -> dict[str, A
         "suiteFolder": str(runner.suite.folder),
         "externals": runner.externals is not None,
         "seconds": round(seconds, 2),
-        "total": {"passed": passed, "failed": len(results) - passed, "total": len(results)},
+        "accept": runner.accept,
+        "total": {
+            "passed": passed,
+            "failed": len(results) - passed,
+            "total": len(results),
+            "strict": sum(r.strict for r in results),
+        },
         "perSuite": per_suite(results),
         "categories": [
             {"reason": reason, "count": n, "example": ex}
@@ -292,14 +317,18 @@ def print_summary(results: list[Result], verbose: bool, out: Any = None) -> None
     out = out or sys.stdout
     table = per_suite(results)
     width = max([len(s) for s in table] + [5])
+    print(f"  {'suite':<{width}}  pass / total  (strict)", file=out)
     for name, c in table.items():
-        print(f"  {name:<{width}}  {c['passed']:>4} / {c['total']:<4}", file=out)
+        print(f"  {name:<{width}}  {c['passed']:>4} / {c['total']:<4}   ({c['strict']})", file=out)
         if verbose:
             for r in results:
                 if r.suite == name and not r.passed:
                     print(f"      FAIL {r.test}: {r.message[:300]}", file=out)
+                elif r.suite == name and not r.strict:
+                    print(f"      strict only {r.test}: {r.strict_message[:300]}", file=out)
     passed = sum(r.passed for r in results)
-    print(f"  {'TOTAL':<{width}}  {passed:>4} / {len(results):<4}", file=out)
+    strict = sum(r.strict for r in results)
+    print(f"  {'TOTAL':<{width}}  {passed:>4} / {len(results):<4}   ({strict})", file=out)
     cats = top_categories(results, 10)
     if cats:
         print("  most common failure causes:", file=out)
@@ -319,6 +348,13 @@ def main(argv: list[str] | None = None) -> int:
         "--modes", default="general", help="comma-separated runner modes (default general)"
     )
     ap.add_argument("--fhir-version", choices=["auto", "r4", "r5"], default="auto")
+    ap.add_argument(
+        "--accept",
+        choices=["java", "bare"],
+        default="java",
+        help="java (default): the HL7 Java client's Accept and Content-Type, with "
+        "fhirVersion; bare: application/fhir+json",
+    )
     ap.add_argument(
         "--externals", type=Path, help="message externals file (tests/messages-*.json format)"
     )
@@ -348,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
             timeout=args.timeout,
             jobs=args.jobs,
             output=args.output,
+            accept=args.accept,
         )
     except RuntimeError as e:
         print(str(e), file=sys.stderr)

@@ -10,14 +10,19 @@ Documentation") and the reference runner:
 * `request:{mode}` / `response:{mode}` replace `request` / `response` in that mode.
 * the request Parameters get, in this order: its own parameters, one `tx-resource` per setup
   resource of the suite, the parameters of the test's `profile` file (default
-  `parameters-default.json`), and `lenient-display-validation` when the test sets
-  `lenient-display`.
-* headers: `Accept-Language` when the test gives one; a test `header` only when it names a
-  mode that is on (tests/readme.md: "if the mode is turned on").
-* `http-code` (default `2xx`) is the expected status: `2xx`/`4xx`/... or an exact code.
-* `response2` (regex-bad): a second acceptable outcome, where the suite says a server may
-  refuse instead of succeeding (the reference runner ignores it; we accept it, with a 4xx
-  when it is an OperationOutcome).
+  `parameters-default.json`).
+* headers: those of the HL7 Java terminology client the reference runner talks through
+  (org.hl7.fhir.r5/.../utils/client: FHIRToolingClient.withVer and generateHeaders,
+  network/Client and FhirRequestBuilder.getResourceFormatHeaders; TerminologyClientR5 and
+  TerminologyClientR4 turn `versionInMimeTypes` on): `Accept: application/fhir+json;
+  fhirVersion=5.0` (`4.0` for an R4 server), on POST `Content-Type` the same with
+  `;charset=UTF-8`, `User-Agent: Tools/Java`, `X-Request-Id: txTests:{suite}/{test}`,
+  `Accept-Language` when the test gives one; a test `header` when it names no mode or a mode
+  that is on (TxTester.runTest). `accept="bare"` sends a bare `application/fhir+json`
+  instead, for servers that do not take MIME type parameters.
+* against an R4 server the request is converted R5 -> R4 first (convert.py).
+* `http-code` (default `2xx`) is the expected status class.
+* `response2` is not used: the reference runner reads `response` only.
 
 This module does no HTTP.
 """
@@ -31,6 +36,8 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from .convert import request_to_r4
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_SUITE_DIR = REPO.parent / "shared" / "tx-ecosystem" / "tests"
@@ -170,23 +177,23 @@ class Suite:
         return str(v) if v is not None else None
 
     def extra_parameters(self, case: TestCase) -> list[str]:
-        """tx-resource, profile and lenient-display parameters, as compact JSON texts."""
+        """tx-resource and profile parameters, as compact JSON texts."""
         params = ['{"name":"tx-resource","resource":' + self._compact(f) + "}" for f in case.setup]
         profile = self.resource(case.spec.get("profile", "parameters-default.json"))
         params += [_compact_param(p) for p in profile.get("parameter", [])]
-        if "lenient-display" in case.spec:
-            value = case.spec["lenient-display"]
-            flag = value if isinstance(value, bool) else str(value).lower() == "true"
-            params.append(
-                _compact_param({"name": "lenient-display-validation", "valueBoolean": flag})
-            )
         return params
 
-    def request_body(self, case: TestCase, modes: frozenset[str]) -> bytes | None:
-        """The request body as sent (None for GET operations)."""
+    def request_body(self, case: TestCase, modes: frozenset[str], form: str = "r5") -> bytes | None:
+        """The request body as sent (None for GET operations); `form` r4 converts it."""
         method = OPERATIONS[case.operation][0]
         if method == "GET":
             return None
+        body = self._r5_body(case, modes)
+        if form == "r4":
+            return to_json(request_to_r4(json.loads(body, parse_float=Decimal))).encode()
+        return body
+
+    def _r5_body(self, case: TestCase, modes: frozenset[str]) -> bytes:
         req_file = self.choose(case.spec, "request", modes)
         request = self.resource(req_file) if req_file else {"resourceType": "Parameters"}
         extra = self.extra_parameters(case)
@@ -203,26 +210,30 @@ class Suite:
         text = to_json(head)[:-1] + ("," if head else "")
         return (text + '"parameter":[' + ",".join(own + extra) + "]}").encode()
 
-    def headers(self, case: TestCase, modes: frozenset[str]) -> dict[str, str]:
-        h = {"Accept": "application/fhir+json"}
+    def headers(
+        self, case: TestCase, modes: frozenset[str], form: str = "r5", accept: str = "java"
+    ) -> dict[str, str]:
+        mime = "application/fhir+json"
+        if accept == "java":
+            mime += "; fhirVersion=" + ("4.0" if form == "r4" else "5.0")
+        h = {"Accept": mime, "User-Agent": "Tools/Java"}
         if OPERATIONS[case.operation][0] == "POST":
-            h["Content-Type"] = "application/fhir+json"
+            h["Content-Type"] = mime + ";charset=UTF-8" if accept == "java" else mime
+        h["X-Request-Id"] = f"txTests:{case.suite}/{case.name}"
         if case.spec.get("Accept-Language"):
             h["Accept-Language"] = str(case.spec["Accept-Language"])
         hdr = case.spec.get("header")
-        if isinstance(hdr, dict) and hdr.get("mode") in modes and hdr.get("name"):
+        if (
+            isinstance(hdr, dict)
+            and hdr.get("name")
+            and ("mode" not in hdr or hdr["mode"] in modes)
+        ):
             h[str(hdr["name"])] = str(hdr.get("value", ""))
         return h
 
-    def expected_files(self, case: TestCase, modes: frozenset[str]) -> list[tuple[str, str]]:
-        """(response file, expected http-code) pairs, in order of preference."""
-        out = [(self.choose(case.spec, "response", modes) or "", case.http_code)]
-        alt = case.spec.get("response2")
-        if isinstance(alt, str):
-            doc = self.resource(alt) if (self.folder / alt).is_file() else {}
-            code = "4xx" if doc.get("resourceType") == "OperationOutcome" else case.http_code
-            out.append((alt, code))
-        return out
+    def expected_file(self, case: TestCase, modes: frozenset[str]) -> str:
+        """The response file (TxTester.chooseParam: `response:{mode}`, else `response`)."""
+        return self.choose(case.spec, "response", modes) or ""
 
 
 def _compact_param(p: Any) -> str:

@@ -1,4 +1,9 @@
-"""The comparison rules of the tx-ecosystem suite, one by one (compare.py, normalize.py)."""
+"""The reference runner's rules, one by one (compare.py, normalize.py, convert.py).
+
+Each rule is read from hapifhir/org.hl7.fhir.core: CompareUtilities (comparison),
+TxTesterScrubbers and TxTesterSorters (normalize.py), TxTester and the terminology clients
+(what is compared, per operation), VersionConvertor_40_50 (R4).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,14 @@ from typing import Any
 
 import pytest
 
-from .compare import Rules, compare, filter_passes, string_matches
-from .normalize import drop_empty, r4_to_r5, required_extension_urls, scrub
+from .compare import Rules, compare, filter_passes, string_matches, unbase64
+from .convert import EXT_VALUESET_FILTER_OP as EXT_OP
+from .convert import request_to_r4, response_to_r5
+from .normalize import drop_empty, jcmp, reference_form
 
 R5 = Rules(version="5.0.0")
 R4 = Rules(version="4.0.1")
+STRICT = Rules(version="5.0.0", strict=True)
 
 
 def ok(expected: Any, actual: Any, rules: Rules = R5) -> bool:
@@ -64,7 +72,8 @@ def test_string_templates(template: str, good: list[str], bad: list[str]) -> Non
 def test_literal_strings_are_exact() -> None:
     assert ok({"v": "Display 1"}, {"v": "Display 1"})
     assert not ok({"v": "Display 1"}, {"v": "display 1"})
-    assert not ok({"v": "Display 1"}, {"v": "Display 1 "})
+    assert not ok({"v": "Display 1"}, {"v": "Display 1 "}, STRICT)
+    assert ok({"v": "Display 1"}, {"v": "Display 1 "})  # the Base64 quirk (test_base64_quirk)
 
 
 def test_version_token_and_substitution() -> None:
@@ -75,8 +84,10 @@ def test_version_token_and_substitution() -> None:
     assert ok({"v": cs}, {"v": "http://hl7.org/fhir/administrative-gender|5.0.0"}, R5)
     assert not ok({"v": cs}, {"v": "http://hl7.org/fhir/administrative-gender|4.0.1"}, R5)
     unknown = Rules(version=None)
-    assert ok({"v": cs}, {"v": "http://hl7.org/fhir/administrative-gender|9"}, unknown)
-    assert not ok({"v": cs}, {"v": "http://hl7.org/fhir/other|9"}, unknown)
+    # without the variable the string is compared as written (CompareUtilities.matches)
+    assert not ok({"v": cs}, {"v": "http://hl7.org/fhir/administrative-gender|9"}, unknown)
+    assert ok({"v": cs}, {"v": cs}, unknown)
+    assert ok({"v": "$version$"}, {"v": "9"}, unknown)
 
 
 def test_external_messages() -> None:
@@ -84,19 +95,34 @@ def test_external_messages() -> None:
     # no externals file: the fragments are checked (case-insensitive)
     assert string_matches(tmpl, "Code1X is not in http://x/ValueSet/simple-all", R5)
     assert not string_matches(tmpl, "code1x is not in the value set", R5)
-    # fragments may contain ':' (everything after the number is the fragment list)
-    assert string_matches("$external:2:http://x.org/vs|5.0.0$", "in http://x.org/vs|5.0.0", R5)
-    assert not string_matches("$external:2:http://x.org/vs|5.0.0$", "http only", R5)
+    # CompareUtilities.matches splits the template on every ':', so a fragment holding a URL
+    # is cut to "http"; the strict reading keeps everything after the number
+    assert string_matches("$external:2:http://x.org/vs|5.0.0$", "http only", R5)
+    assert not string_matches("$external:2:http://x.org/vs|5.0.0$", "http only", STRICT)
+    assert string_matches("$external:2:http://x.org/vs|5.0.0$", "in http://x.org/vs|5.0.0", STRICT)
     # no fragments: anything
     assert string_matches("$external:3$", "whatever", R5)
-    # with externals: the exact text
+    # with externals: the exact text; a number the file lacks matches nothing
     ext = Rules(externals={"1": "Exact text", "3": "Three"})
     assert string_matches(tmpl, "Exact text", ext)
     assert not string_matches(tmpl, "code1x simple-all", ext)
     assert string_matches("$external:3$", "Three", ext)
     assert not string_matches("$external:3$", "3", ext)
-    # a number the externals file lacks falls back to the fragments
-    assert string_matches("$external:9:abc$", "xABCx", ext)
+    assert not string_matches("$external:9:abc$", "xABCx", ext)
+
+
+def test_base64_quirk() -> None:
+    # CompareUtilities.compareNodes: strings that differ are equal when both decode as
+    # lenient Base64 (commons-codec skips characters outside the alphabet) to the same bytes
+    assert unbase64("TWFu") == b"Man" and unbase64("TWE=") == b"Ma" and unbase64("TQ") == b"M"
+    assert unbase64("T W#F u") == b"Man"
+    assert ok({"v": "Display 2"}, {"v": "Display #2"})
+    assert not ok({"v": "Display 2"}, {"v": "Display #2"}, STRICT)
+    assert ok(
+        {"v": "for CodeSystem http://x.org/a could"}, {"v": "for CodeSystem 'http://x.org/a' could"}
+    )
+    assert not ok({"v": "Display 2"}, {"v": "Display 3"})
+    assert not ok({"v": "#"}, {"v": "%"})  # nothing decodes: not the same bytes
 
 
 def test_unknown_template_is_a_failure_not_a_crash() -> None:
@@ -154,46 +180,60 @@ def test_nested_path_is_reported() -> None:
 
 
 def test_optional_object_property() -> None:
+    # $optional$ makes array entries optional; an object property that carries it is still
+    # required (CompareUtilities.allOptional looks at arrays only)
     exp = {"a": "1", "o": {"$optional$": True, "x": "y"}}
-    assert ok(exp, {"a": "1"})
+    assert not ok(exp, {"a": "1"})
     assert ok(exp, {"a": "1", "o": {"x": "y"}})
     assert not ok(exp, {"a": "1", "o": {"x": "z"}})
 
 
 def test_missing_array_property_is_optional_unless_an_object_entry_is_required() -> None:
-    # the reference comparer's allOptional: a mistyped "$optional": ["location"] in a
-    # fixture (an array of strings) asks for nothing; an array with a plain object does
-    assert ok({"a": "1", "$optional": ["location", "expression"]}, {"a": "1"})
+    # CompareUtilities.allOptional: an array of strings (e.g. "location": ["code"]) may be
+    # absent; an array with an object lacking "$optional$" may not
+    assert ok({"a": "1", "location": ["Coding.code"]}, {"a": "1"})
     assert ok({"a": "1", "l": []}, {"a": "1"})
     assert ok({"a": "1", "l": [{"$optional$": True, "x": "y"}]}, {"a": "1"})
+    assert ok({"a": "1", "l": [{"$optional$": "tx.fhir.org", "x": "y"}]}, {"a": "1"})
     assert not ok({"a": "1", "l": [{"x": "y"}]}, {"a": "1"})
     assert not ok({"a": "1", "l": "text"}, {"a": "1"})
+    # present, it is compared: an unexpected location fails
+    assert not ok({"a": "1"}, {"a": "1", "location": ["Coding.code"]})
 
 
 # -- arrays ---------------------------------------------------------------------------------
 
 
-def test_array_order_does_not_matter() -> None:
-    exp = {"p": [{"name": "a", "v": 1}, {"name": "b", "v": 2}, {"name": "c", "v": 3}]}
-    assert ok(exp, {"p": [{"name": "c", "v": 3}, {"name": "a", "v": 1}, {"name": "b", "v": 2}]})
-    assert ok({"l": ["x", "y"]}, {"l": ["y", "x"]})
+def test_arrays_are_compared_in_order() -> None:
+    exp = {"p": [{"name": "a", "v": 1}, {"name": "b", "v": 2}]}
+    assert ok(exp, {"p": [{"name": "a", "v": 1}, {"name": "b", "v": 2}]})
+    out = compare(exp, {"p": [{"name": "b", "v": 2}, {"name": "a", "v": 1}]})
+    assert out.diff is not None and out.diff.path == ".p[0].name"
+    assert not ok({"l": ["x", "y"]}, {"l": ["y", "x"]})
 
 
 def test_array_extra_and_missing_entries() -> None:
     exp = {"p": [{"name": "a"}, {"name": "b"}]}
     out = compare(exp, {"p": [{"name": "a"}, {"name": "b"}, {"name": "c"}]})
-    assert out.diff is not None and "unexpected entry" in out.diff.message
+    assert out.diff is not None and "count differs" in out.diff.message
     out = compare(exp, {"p": [{"name": "b"}]})
-    assert out.diff is not None and "no actual entry matches" in out.diff.message
-    assert not ok({"l": ["x", "x"]}, {"l": ["x"]})  # each expected entry needs its own match
+    assert out.diff is not None and "count differs" in out.diff.message
+    assert not ok({"l": ["x", "x"]}, {"l": ["x"]})
     assert not ok({"l": ["x"]}, {"l": ["x", "x"]})
     assert not ok({"l": ["x"]}, {"l": []})
 
 
-def test_array_matching_is_a_true_matching() -> None:
-    # greedy in order would give the first actual entry to the loose expected entry and fail
-    exp = {"p": [{"name": "n", "value": "$$"}, {"name": "n", "value": "exact"}]}
-    assert ok(exp, {"p": [{"name": "n", "value": "exact"}, {"name": "n", "value": "other"}]})
+def test_optional_entries_are_skipped_in_order() -> None:
+    exp = {"p": [{"name": "a"}, {"$optional$": True, "name": "b"}, {"name": "c"}]}
+    assert ok(exp, {"p": [{"name": "a"}, {"name": "c"}]})
+    assert ok(exp, {"p": [{"name": "a"}, {"name": "b"}, {"name": "c"}]})
+    assert not ok(exp, {"p": [{"name": "a"}, {"name": "c"}, {"name": "b"}]})
+    assert not ok(exp, {"p": [{"name": "a"}, {"name": "x"}, {"name": "c"}]})
+    assert not ok(exp, {"p": [{"name": "c"}]})
+    # an expected entry that does not match is passed over only when optional: the first
+    # that matches takes the actual entry (greedy, in order)
+    loose = {"p": [{"$optional$": True, "name": "n", "value": "$$"}, {"name": "n", "value": "x"}]}
+    assert not ok(loose, {"p": [{"name": "n", "value": "x"}]})
 
 
 def test_nested_arrays() -> None:
@@ -201,41 +241,24 @@ def test_nested_arrays() -> None:
         "contains": [
             {
                 "code": "a",
-                "contains": [
-                    {"code": "a1"},
-                    {"code": "a2", "designation": [{"value": "x"}, {"value": "y"}]},
-                ],
+                "contains": [{"code": "a1"}, {"code": "a2", "designation": [{"value": "x"}]}],
             },
             {"code": "b"},
         ]
     }
     actual = {
         "contains": [
-            {"code": "b"},
             {
                 "code": "a",
-                "contains": [
-                    {"code": "a2", "designation": [{"value": "y"}, {"value": "x"}]},
-                    {"code": "a1"},
-                ],
+                "contains": [{"code": "a1"}, {"code": "a2", "designation": [{"value": "x"}]}],
             },
+            {"code": "b"},
         ]
     }
     assert ok(exp, actual)
-    actual["contains"][1]["contains"][0]["designation"][0]["value"] = "z"
+    actual["contains"][0]["contains"][1]["designation"][0]["value"] = "z"
     out = compare(exp, actual)
     assert out.diff is not None and "designation" in out.diff.path
-
-
-def test_optional_entries() -> None:
-    exp = {"p": [{"name": "a"}, {"$optional$": True, "name": "b"}]}
-    assert ok(exp, {"p": [{"name": "a"}]})
-    assert ok(exp, {"p": [{"name": "a"}, {"name": "b"}]})
-    assert not ok(exp, {"p": [{"name": "a"}, {"name": "c"}]})  # optional, but not anything
-    assert not ok(exp, {"p": [{"name": "b"}]})
-    # an array whose entries are all optional may be missing altogether
-    assert ok({"a": "1", "p": [{"$optional$": True, "name": "b"}]}, {"a": "1"})
-    assert not ok({"a": "1", "p": [{"name": "b"}]}, {"a": "1"})
 
 
 def test_optional_filters() -> None:
@@ -261,25 +284,21 @@ def test_optional_warning_is_reported_only_when_missing() -> None:
     assert out.ok and out.warnings == []
 
 
-def test_only_entries() -> None:
-    exp = {"p": [{"name": "a"}, {"$only$": "version:4", "name": "r4-only"}]}
-    assert ok(exp, {"p": [{"name": "a"}, {"name": "r4-only"}]}, R4)
-    assert not ok(exp, {"p": [{"name": "a"}]}, R4)  # required where the filter passes
-    assert ok(exp, {"p": [{"name": "a"}]}, R5)
-    assert not ok(exp, {"p": [{"name": "a"}, {"name": "r4-only"}]}, R5)  # prohibited elsewhere
-    assert not ok({"o": {"$only$": "version:4", "x": "1"}}, {"o": {"x": "1"}}, R5)
-    assert ok({"o": {"$only$": "version:4", "x": "1"}}, {}, R5)
-
-
 def test_count_arrays() -> None:
     exp = {"$count-arrays$": ["contains"], "contains": [{"code": "a"}, {"code": "b"}]}
     assert ok(exp, {"contains": [{"code": "x"}, {"code": "y"}]})
     assert not ok(exp, {"contains": [{"code": "a"}]})
 
 
+def test_optional_properties_may_also_be_present_unexpected() -> None:
+    exp = {"$optional-properties$": ["extension"], "a": "1"}
+    assert ok(exp, {"a": "1", "extension": [{"url": "x"}]})
+    assert not ok(exp, {"a": "1", "other": "x"})
+
+
 def test_pattern_mode() -> None:
     rules = Rules(version="5.0.0", pattern=True)
-    exp = {"rest": [{"resource": [{"type": "ValueSet"}, {"type": "CodeSystem"}]}]}
+    exp = {"rest": [{"resource": [{"type": "CodeSystem"}, {"type": "ValueSet"}]}]}
     actual = {
         "extra": 1,
         "rest": [
@@ -294,6 +313,9 @@ def test_pattern_mode() -> None:
         ],
     }
     assert ok(exp, actual, rules)
+    # entries are looked for in order (the runner sorts the statement first)
+    reversed_exp = {"rest": [{"resource": [{"type": "ValueSet"}, {"type": "CodeSystem"}]}]}
+    assert not ok(reversed_exp, actual, rules)
     actual["rest"][0]["resource"].pop(2)
     assert not ok(exp, actual, rules)
     assert not ok(exp, {"extra": 1}, rules)
@@ -312,7 +334,7 @@ def test_drop_empty() -> None:
     ) == {"g": 0, "h": ""}
 
 
-def test_scrub_valueset_and_outcome() -> None:
+def test_scrub_valueset() -> None:
     vs = {
         "resourceType": "ValueSet",
         "text": {"status": "generated", "div": "<div/>"},
@@ -326,54 +348,147 @@ def test_scrub_valueset_and_outcome() -> None:
             {"url": "local", "valueString": "kept"},
         ],
         "compose": {
+            "extension": [{"url": "http://my.server/ext", "valueString": "compose's own: gone"}],
             "include": [
                 {"extension": [{"url": "http://my.server/ext", "valueString": "kept in compose"}]}
-            ]
+            ],
         },
         "expansion": {
             "contains": [
-                {"code": "a", "extension": [{"url": "http://my.server/ext", "valueString": "x"}]}
+                {
+                    "code": "a",
+                    "extension": [{"url": "http://my.server/ext", "valueString": "x"}],
+                    "_display": {
+                        "extension": [{"url": "http://my.server/ext", "valueString": "x"}]
+                    },
+                }
             ]
         },
     }
-    out = scrub(vs)
+    out, refused = reference_form("expand", vs, 200)
+    assert refused is None
     assert "text" not in out and "meta" not in out
     assert [e["url"] for e in out["extension"]] == [
         "http://hl7.org/fhir/StructureDefinition/valueset-deprecated",
         "local",
     ]
+    assert "extension" not in out["compose"]
     assert out["compose"]["include"][0]["extension"][0]["valueString"] == "kept in compose"
-    assert "extension" not in out["expansion"]["contains"][0]
-    # an extension the expected document requires survives
-    out = scrub(vs, keep_extensions={"http://my.server/ext"})
-    assert out["expansion"]["contains"][0]["extension"][0]["url"] == "http://my.server/ext"
-    assert vs["meta"], "scrub returns a copy"
+    assert out["expansion"]["contains"][0] == {"code": "a"}
+    assert vs["meta"], "a copy is scrubbed"
 
 
-def test_scrub_parameters_sorts_message_parts() -> None:
+def test_scrub_operation_outcome_keeps_location() -> None:
+    oo = {
+        "resourceType": "OperationOutcome",
+        "text": {"status": "generated", "div": "<div/>"},
+        "issue": [
+            {"severity": "error", "code": "invalid", "diagnostics": "only diagnostics"},
+            {
+                "severity": "error",
+                "code": "code-invalid",
+                "details": {"text": "bad"},
+                "diagnostics": "server detail",
+                "location": ["Coding.code"],
+                "expression": ["Coding.code"],
+            },
+        ],
+    }
+    out, refused = reference_form("validate-code", oo, 400)
+    assert refused is None
+    assert out["issue"] == [
+        {
+            "severity": "error",
+            "code": "code-invalid",
+            "details": {"text": "bad"},
+            "location": ["Coding.code"],
+            "expression": ["Coding.code"],
+        }
+    ]
+    # TxTester.validateCS only drops the text of an error
+    out, _ = reference_form("cs-validate-code", oo, 400)
+    assert out["issue"][0]["diagnostics"] == "only diagnostics" and "text" not in out
+
+
+def test_what_the_client_refuses() -> None:
+    warning = {"resourceType": "OperationOutcome", "issue": [{"severity": "warning", "code": "x"}]}
+    assert reference_form("expand", warning, 400)[1] is not None
+    params = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "result", "valueBoolean": False}],
+    }
+    assert reference_form("validate-code", params, 400)[1] is not None
+    assert reference_form("expand", params, 200)[1] is not None
+    error = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "x"}]}
+    assert reference_form("expand", error, 200) == (error, None)  # an error, though 200
+    assert reference_form("expand", {"no": "type"}, 200)[1] is not None
+
+
+def test_parameters_scrubbed_and_sorted() -> None:
     p = {
         "resourceType": "Parameters",
         "meta": {"versionId": "1"},
         "parameter": [
+            {"name": "result", "valueBoolean": True},
             {"name": "message", "valueString": "Zeta; Alpha; Mu"},
+            {"name": "diagnostics", "valueString": "dropped"},
             {
-                "name": "validation",
+                "name": "issues",
                 "resource": {
-                    "resourceType": "Parameters",
-                    "parameter": [{"name": "message", "valueString": "b; a"}],
+                    "resourceType": "OperationOutcome",
+                    "issue": [
+                        {"severity": "warning", "code": "x", "details": {"text": "w"}},
+                        {"severity": "error", "code": "y", "details": {"text": "b"}},
+                        {"severity": "error", "code": "y", "details": {"text": "a"}},
+                    ],
                 },
+            },
+            {
+                "name": "property",
+                "part": [{"name": "value", "valueCode": "b"}, {"name": "code", "valueCode": "p"}],
+            },
+            {
+                "name": "property",
+                "part": [{"name": "value", "valueCode": "a"}, {"name": "code", "valueCode": "p"}],
             },
         ],
     }
-    out = scrub(p)
+    out, _ = reference_form("lookup", p, 200)
     assert "meta" not in out
-    assert out["parameter"][0]["valueString"] == "Alpha; Mu; Zeta"
-    assert out["parameter"][1]["resource"]["parameter"][0]["valueString"] == "a; b"
+    assert [x["name"] for x in out["parameter"]] == [
+        "issues",
+        "message",
+        "property",
+        "property",
+        "result",
+    ]
+    assert out["parameter"][1]["valueString"] == "Alpha; Mu; Zeta"
+    issues = out["parameter"][0]["resource"]["issue"]
+    assert [i["details"]["text"] for i in issues] == ["a", "b", "w"]
+    assert [x["part"][1]["valueCode"] for x in out["parameter"][2:4]] == ["a", "b"]
+    assert [x["name"] for x in out["parameter"][2]["part"]] == ["code", "value"]
 
 
-def test_required_extension_urls() -> None:
-    exp = {"issue": [{"extension": [{"url": "req"}, {"$optional$": True, "url": "opt"}]}]}
-    assert required_extension_urls(exp) == {"req"}
+def test_contains_sorted_by_code_stably() -> None:
+    vs = {
+        "resourceType": "ValueSet",
+        "expansion": {
+            "contains": [
+                {"code": "b", "version": "1"},
+                {"code": "a", "version": "2"},
+                {"code": "b", "version": "2"},
+                {"code": "a", "version": "1"},
+            ]
+        },
+    }
+    out, _ = reference_form("expand", vs, 200)
+    assert [(c["code"], c["version"]) for c in out["expansion"]["contains"]] == [
+        ("a", "2"),
+        ("a", "1"),
+        ("b", "1"),
+        ("b", "2"),
+    ]
+    assert jcmp("Z", "a") < 0 and jcmp("\uffff", "\U0001f600") > 0  # UTF-16 code units
 
 
 def test_r4_expansion_properties_become_r5() -> None:
@@ -404,11 +519,89 @@ def test_r4_expansion_properties_become_r5() -> None:
                 }
             ],
         },
+        "compose": {
+            "include": [
+                {
+                    "filter": [
+                        {
+                            "property": "concept",
+                            "value": "x",
+                            "_op": {"extension": [{"url": EXT_OP, "valueCode": "child-of"}]},
+                        }
+                    ]
+                }
+            ]
+        },
     }
-    out = r4_to_r5(r4)
+    out = response_to_r5(r4)
     assert out["expansion"]["property"] == [{"code": "definition", "uri": "http://x#definition"}]
     assert "extension" not in out["expansion"]
     assert out["expansion"]["contains"][0]["property"] == [
         {"code": "definition", "valueString": "My first code"}
     ]
     assert "extension" not in out["expansion"]["contains"][0]
+    assert out["compose"]["include"][0]["filter"][0] == {
+        "property": "concept",
+        "value": "x",
+        "op": "child-of",
+    }
+
+
+def test_requests_converted_to_r4() -> None:
+    # TerminologyClientR4 converts every request with VersionConvertorFactory_40_50
+    vs = {
+        "resourceType": "ValueSet",
+        "versionAlgorithmString": "semver",
+        "compose": {
+            "include": [
+                {"filter": [{"property": "concept", "op": "child-of", "value": "a"}]},
+                {"filter": [{"property": "concept", "op": "is-a", "value": "a"}]},
+            ]
+        },
+    }
+    cs = {"resourceType": "CodeSystem", "versionAlgorithmCoding": {"code": "semver"}}
+    cm = {
+        "resourceType": "ConceptMap",
+        "sourceScopeUri": "http://x/vs1",
+        "group": [
+            {
+                "source": "http://x/cs1|1.0",
+                "target": "http://x/cs2",
+                "element": [
+                    {
+                        "code": "a",
+                        "target": [{"code": "b", "relationship": "source-is-narrower-than-target"}],
+                    }
+                ],
+                "unmapped": {"mode": "use-source-code", "relationship": "related-to"},
+            }
+        ],
+    }
+    p = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "tx-resource", "resource": r} for r in (vs, cs, cm)],
+    }
+    out = [x["resource"] for x in request_to_r4(p)["parameter"]]
+    assert "versionAlgorithmString" not in out[0]  # ValueSet40_50 does not convert it
+    assert out[0]["compose"]["include"][0]["filter"][0] == {
+        "property": "concept",
+        "value": "a",
+        "_op": {"extension": [{"url": EXT_OP, "valueCode": "child-of"}]},
+    }
+    assert out[0]["compose"]["include"][1]["filter"][0]["op"] == "is-a"
+    assert out[1]["extension"] == [
+        {
+            "url": "http://hl7.org/fhir/5.0/StructureDefinition/extension-CanonicalResource.versionAlgorithm",
+            "valueCoding": {"code": "semver"},
+        }
+    ]
+    group = out[2]["group"][0]
+    assert out[2]["sourceUri"] == "http://x/vs1"
+    assert (group["source"], group["sourceVersion"], group["target"]) == (
+        "http://x/cs1",
+        "1.0",
+        "http://x/cs2",
+    )
+    assert group["element"][0]["target"][0] == {"code": "b", "equivalence": "wider"}
+    assert group["unmapped"] == {"mode": "provided"}
+    assert p["parameter"][0]["resource"]["compose"]["include"][0]["filter"][0]["op"] == "child-of"

@@ -1,16 +1,18 @@
 """The tx-ecosystem suite against a real `fhirterm serve`; the pass count may only go up.
 
 Starts the server on a free port and, for each FHIR endpoint (/r5, the suite's native
-form, and /r4 with the runner's R4 conversion), runs every selected test (modes
-`general` plus the metadata tests) through the runner, writes
-`bench-results/conformance[-r4].json`, prints the per-suite counts, and fails when fewer
-tests pass than the endpoint's baseline records (`baseline.json` for /r5,
-`baseline-r4.json` for /r4).
+form, and /r4 with the R4 conversion the reference runner applies), runs every selected
+test (modes `general` plus the metadata tests) through the runner with the HL7 Java
+client's headers, judged by the reference runner's rules; writes
+`bench-results/conformance[-r4].json`, prints the per-suite counts (and the stricter
+reading's, apart), and fails when fewer tests pass than the endpoint's baseline records
+(`baseline.json` for /r5, `baseline-r4.json` for /r4).
 
 Environment:
   FHIRTERM_TX_TESTS            the suite folder (default ../shared/tx-ecosystem/tests)
   FHIRTERM_CONFORMANCE_PATH    test only this FHIR base path (/r5 or /r4)
   FHIRTERM_TX_MODES            runner modes, comma-separated (default general)
+  FHIRTERM_TX_ACCEPT           java (default: the Java client's fhirVersion MIME types) or bare
   FHIRTERM_UPDATE_BASELINE=1   rewrite the baselines with the current counts (never lower)
 """
 
@@ -132,7 +134,8 @@ def test_conformance_does_not_regress(
     baseline, report_file, version = ENDPOINTS[path]
     base = f"{server_root}{path}"
     modes = frozenset(m for m in os.environ.get("FHIRTERM_TX_MODES", "general").split(",") if m)
-    runner = Runner(base, suite, modes=modes, fhir_version=version)
+    accept = os.environ.get("FHIRTERM_TX_ACCEPT", "java")
+    runner = Runner(base, suite, modes=modes, fhir_version=version, accept=accept)
     cases = runner.select()
     t0 = time.perf_counter()
     results = runner.run(cases)
@@ -146,6 +149,9 @@ def test_conformance_does_not_regress(
     current = {
         "total_passed": passed,
         "total_tests": len(results),
+        "strict_passed": doc["total"]["strict"],
+        "rules": "reference (TxTester + CompareUtilities)",
+        "accept": accept,
         "per_suite": {name: c["passed"] for name, c in doc["perSuite"].items()},
         "endpoint": path,
         "fhirVersion": runner.version,
@@ -157,7 +163,8 @@ def test_conformance_does_not_regress(
     with capsys.disabled():
         print(
             f"\ntx-ecosystem conformance at {base} (FHIR {runner.version}): {passed}/{len(results)} "
-            f"passed in {seconds:.1f} s (baseline {old['total_passed']}); report {report_file}"
+            f"passed in {seconds:.1f} s (baseline {old['total_passed']}; stricter reading "
+            f"{doc['total']['strict']}); report {report_file}"
         )
         print_summary(results, verbose=False)
         if newly_failing:

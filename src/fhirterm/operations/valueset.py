@@ -38,6 +38,25 @@ REGEX_BUDGET_S = (
 )
 HIERARCHY_OPS = ("is-a", "descendent-of", "is-not-a", "generalizes", "child-of", "descendent-leaf")
 FILTER_OPS = (*HIERARCHY_OPS, "regex", "=", "in", "not-in", "exists")
+# R4 has no code for R5's filter operators child-of and descendent-leaf: R4 content carries
+# them as this cross-version extension on the op element (as the HL7 version converter,
+# VersionConvertor_40_50 ValueSet40_50.convertFilterOperator, writes them).
+R5_FILTER_OP = (
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.compose.include.filter.op"
+)
+
+
+def filter_op(f: dict[str, Any]) -> Any:
+    """A compose filter's operator: `op`, else its R4 form (R5_FILTER_OP on `_op`)."""
+    op = f.get("op")
+    if op is not None:
+        return op
+    meta = f.get("_op")
+    if isinstance(meta, dict) and isinstance(meta.get("extension"), list):
+        for ext in meta["extension"]:
+            if isinstance(ext, dict) and ext.get("url") == R5_FILTER_OP:
+                return ext.get("valueCode")
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +135,7 @@ def _values_of(cs: CodeSystemIndex, prop: str) -> Callable[[Concept], list[str]]
 
 
 def compile_filter(cs: CodeSystemIndex, f: dict[str, Any], where: str) -> Filter:
-    prop, op, value = f.get("property"), f.get("op"), f.get("value")
+    prop, op, value = f.get("property"), filter_op(f), f.get("value")
     if prop and op and value in (None, ""):
         raise InvalidValueSet(
             M.FILTER_NO_VALUE.format(system=cs.info.url, prop=prop, op=op),
@@ -212,7 +231,7 @@ def registry_filter(registry: Registry, cs: CodeSystemIndex, f: dict[str, Any]) 
     and adding content empties it. Bounded (emptied when full). A regex filter is compiled
     each time: its time budget runs from its first test.
     """
-    prop, op, value = f.get("property"), f.get("op"), f.get("value")
+    prop, op, value = f.get("property"), filter_op(f), f.get("value")
     if type(prop) is not str or type(op) is not str or type(value) is not str or op == "regex":
         try:
             return compile_filter(cs, f, "filter")
@@ -374,15 +393,30 @@ class CompiledValueSet:
         return any(ex.excludes(system, version, code, self.versions_match) for ex in self.excludes)
 
     def ordered_includes(self) -> list[Include]:
-        """The includes in compose order; when the versions match, includes of several versions
-        of one code system newest first (a code in several versions is the newest one's)."""
-        if not self.versions_match:
-            return self.includes
-        return newest_first(
-            self.includes,
-            lambda i: i.cs.info.url if i.cs is not None and i.stated_version else None,
-            lambda i: i.cs.info.version if i.cs is not None else None,
-        )
+        """The includes in compose order, except that the includes of a code system the
+        compose names in a version take that system's places in this order: those naming a
+        version, newest version first, then those naming none (in compose order). A code in
+        several versions is listed (and, when the versions match, kept) newest stated
+        version first, as the reference server lists it."""
+        places: dict[str, list[int]] = {}
+        for n, inc in enumerate(self.includes):
+            if inc.cs is not None:
+                places.setdefault(inc.cs.info.url, []).append(n)
+        out = list(self.includes)
+        for positions in places.values():
+            group = [self.includes[n] for n in positions]
+            stated = [i for i in group if i.stated_version]
+            if not stated or len(group) < 2:
+                continue
+            stated = sorted(
+                stated,
+                key=lambda i: _version_key(i.cs.info.version or "" if i.cs else ""),
+                reverse=True,
+            )
+            ordered = stated + [i for i in group if not i.stated_version]
+            for n, inc in zip(positions, ordered, strict=True):
+                out[n] = inc
+        return out
 
     def members(self) -> Iterator[Member]:
         """Every member once, in compose order (and each code system's own order): once per

@@ -30,7 +30,7 @@ from ..registry import Registry, _version_key
 from . import messages as M
 from . import supplements
 from .types import Issue, ValidateCodeResult
-from .valueset import registry_filter, registry_implicit
+from .valueset import filter_op, registry_filter, registry_implicit
 from .versions import VersionRules, more_detailed, present_versions
 
 HEADER_EXAMPLES = 5
@@ -465,7 +465,7 @@ class Checker:
                     if f.get("value") in (None, ""):
                         raise InvalidValueSet(
                             M.FILTER_NO_VALUE.format(
-                                system=inc.get("system"), prop=f.get("property"), op=f.get("op")
+                                system=inc.get("system"), prop=f.get("property"), op=filter_op(f)
                             ),
                             expression=f"ValueSet.compose.{kind}[{i}].filter[{j}]",
                         )

@@ -103,9 +103,10 @@ def issue(i: Issue) -> dict[str, Any]:
                 "valueString": i.message_id,
             }
         ]
+    # `expression` only: `location` (an XPath in R4, deprecated in favour of `expression`)
+    # is not written.
     if i.expression:
         out["expression"] = [i.expression]
-        out["location"] = [i.expression]
     return out
 
 
