@@ -340,6 +340,13 @@ def test_unknown_search_parameters_lenient_by_default_strict_on_request(client: 
     r, b = get(client, "/fhir/ValueSet?publisher=acme", Prefer="return=minimal, handling=strict")
     assert r.status_code == 400
     assert "publisher" in b["issue"][0]["details"]["text"]
+    # many unknown parameters: one warning, which quotes a few of them, each cut short
+    many = "&".join(f"p{i}{'x' * 300}=1" for i in range(40))
+    r, b = get(client, f"/fhir/ValueSet?{many}")
+    (note,) = outcome(b)
+    assert r.status_code == 200 and "and 30 more" in note and len(note) < 2000
+    r, b = get(client, "/fhir/ValueSet?" + "y" * 5000 + "=1", Prefer="handling=strict")
+    assert r.status_code == 400 and len(b["issue"][0]["details"]["text"]) < 1000
     # an unsupported modifier is an unknown parameter too
     r, _ = get(client, "/fhir/ValueSet?url:below=http://example.org", Prefer="handling=strict")
     assert r.status_code == 400
@@ -370,6 +377,34 @@ def test_a_spoofed_host_header_is_never_reflected(client: Client, path: str) -> 
     assert r.status_code == 200
     assert b"evil" not in r.data
     assert b"tx.example.org" in r.data
+
+
+@pytest.mark.parametrize("resource_type", ["CodeSystem", "ValueSet", "ConceptMap"])
+def test_search_by_post(client: Client, resource_type: str) -> None:
+    """FHIR http page: POST [base]/[type]/_search with a form body (some parameters may
+    come in the query too); the same Bundle as the GET, whose links are GETs."""
+    form = {"_count": "1", "_sort": "-url", "status": "active"}
+    r = client.post(f"/fhir/{resource_type}/_search", data=form)
+    assert r.status_code == 200
+    b = r.get_json()
+    parse_r4(b)
+    assert b == get(client, f"/fhir/{resource_type}?status=active&_sort=-url&_count=1")[1]
+    r = client.post(f"/fhir/{resource_type}/_search?_count=1", data={"_sort": "-url"})
+    assert r.status_code == 200 and len(ids(r.get_json())) == 1
+    assert links(r.get_json())["self"] == f"{BASE}/{resource_type}?_sort=-url&_count=1"
+    r = client.post(
+        f"/fhir/{resource_type}/_search", data=b"{}", content_type="application/fhir+json"
+    )
+    assert (
+        r.status_code == 415
+        and "x-www-form-urlencoded" in r.get_json()["issue"][0]["details"]["text"]
+    )
+
+
+def test_the_page_limit_is_at_least_one() -> None:
+    assert Settings.from_env({"FHIRTERM_SEARCH_MAX_COUNT": "5"}).search_max_count == 5
+    with pytest.raises(ValueError, match="FHIRTERM_SEARCH_MAX_COUNT"):
+        Settings.from_env({"FHIRTERM_SEARCH_MAX_COUNT": "0"})
 
 
 def test_public_base_of_each_mount() -> None:

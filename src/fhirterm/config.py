@@ -89,6 +89,8 @@ class Settings:
                     raise ValueError(f"{name} must be an integer, got {v!r}") from None
         if (v := e.get("FHIRTERM_CORS_ORIGINS")) is not None:
             kw["cors_origins"] = _origins(v)
+        if int(str(kw.get("search_max_count", 1))) < 1:
+            raise ValueError("FHIRTERM_SEARCH_MAX_COUNT must be 1 or more")
         if v := e.get("FHIRTERM_CACHE_DIR"):
             kw["cache_dir"] = None if v.strip().lower() in ("off", "none", "0") else Path(v)
         if v := e.get("FHIRTERM_BENCH_STATIC"):

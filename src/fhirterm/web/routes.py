@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import UnsupportedMediaType
 
 from ..errors import InvalidRequest
 from ..index import CodeSystemIndex
@@ -41,7 +42,8 @@ def _negotiate(r5: bool) -> Response | None:
 
     Runs before every view of the blueprint. A POST body must be FHIR JSON or
     XML (any parameters; a ``fhirVersion`` must be this endpoint's); its format
-    is left in the environ for ``read_params``.
+    is left in the environ for ``read_params``. A search's (``_search``) is a
+    form instead (``_search_query`` checks it).
     """
     env = request.environ
     fmt = request.args.get("_format")
@@ -54,7 +56,7 @@ def _negotiate(r5: bool) -> Response | None:
     except ValueError as e:
         return outcome(400, "error", "invalid", str(e), expression="_pretty")
     env[CHOICE] = got
-    if request.method == "POST":
+    if request.method == "POST" and not request.path.endswith("/_search"):
         body = neg.body_type(env.get("CONTENT_TYPE", ""), r5)
         if isinstance(body, neg.Refusal):
             return outcome(body.status, "error", "not-supported", body.message)
@@ -102,9 +104,25 @@ def public_base(base_url: str, mount: str) -> str:
     return f"{root}/{mount}"
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
 def _search_query(resource_type: str) -> wsearch.ParsedSearch:
+    """The search of this request: the query, and for ``POST [type]/_search`` the form too.
+
+    FHIR's http page: a POST search sends its parameters as a form body
+    (and may send some in the query as well); 415 for another body.
+    """
+    pairs = list(request.args.items(multi=True))
+    if request.method == "POST":
+        if request.mimetype != FORM:
+            raise UnsupportedMediaType(
+                f"A search by POST sends its parameters as {FORM}, "
+                f"found '{request.mimetype or '(no Content-Type)'}'"
+            )
+        pairs += request.form.items(multi=True)
     return wsearch.search_request(
-        request.args.items(multi=True),
+        pairs,
         resource_type,
         wsearch.handling_strict(request.headers.get("Prefer")),
         state().settings.search_max_count,
@@ -178,6 +196,7 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
         return fhir_response(wsearch.subset(resources.code_system(cs, full), shape, r5))
 
     @bp.get("/CodeSystem")
+    @bp.post("/CodeSystem/_search")
     def cs_search() -> Response:
         parsed = _search_query("CodeSystem")
         full = _with_concepts(parsed.shape, False)
@@ -216,5 +235,8 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
     for rt in ("ValueSet", "ConceptMap"):
         bp.add_url_rule(f"/{rt}/<id_>", f"{rt}_read", partial(read, rt), methods=["GET"])
         bp.add_url_rule(f"/{rt}", f"{rt}_search", partial(search_type, rt), methods=["GET"])
+        bp.add_url_rule(
+            f"/{rt}/_search", f"{rt}_search_post", partial(search_type, rt), methods=["POST"]
+        )
 
     return bp

@@ -116,6 +116,20 @@ def _non_negative(name: str, value: str) -> int:
     return int(value)
 
 
+MAX_LISTED = 10  # parameter names a warning lists (the rest are counted)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters: what a client sent is quoted, not echoed whole."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(f"'{_short(n)}'" for n in names[:MAX_LISTED])
+    more = len(names) - MAX_LISTED
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
 def _one_of(name: str, value: str, allowed: Sequence[str]) -> str:
     if value not in allowed:
         raise InvalidRequest(
@@ -139,9 +153,10 @@ def search_request(
     notes: list[Issue] = []
     result: dict[str, str] = {}
     general: list[tuple[str, str]] = []
+    ignored: dict[str, list[str]] = {}  # why -> the parameters ignored for that reason
 
     def ignore(name: str, why: str) -> None:
-        notes.append(Issue("warning", "not-supported", f"Parameter '{name}' was ignored: {why}"))
+        ignored.setdefault(why, []).append(name)
 
     for name, value in pairs:
         base, _, modifier = name.partition(":")
@@ -158,18 +173,20 @@ def search_request(
             ignore(name, "this server does not implement it")
         elif base in FIELDS and (not modifier or modifier in MODIFIERS.get(base, ())):
             if value == "":
-                ignore(name, "it has no value")
+                ignore(name, "no value")
                 continue
             criteria.append(Criterion(base, modifier or None, _split(value)))
             used.append((name, value))
         else:
             known = ", ".join((*FIELDS, *(f"{p}:{m}" for p, ms in MODIFIERS.items() for m in ms)))
             why = (
-                f"it is not a search parameter of {resource_type} on this server; "
+                f"not a search parameter of {resource_type} on this server; "
                 f"the search parameters are: {known}"
             )
             if strict:
-                raise InvalidRequest(f"Unknown search parameter '{name}': {why}", expression=name)
+                raise InvalidRequest(
+                    f"Unknown search parameter '{_short(name)}': {why}", expression=_short(name)
+                )
             ignore(name, why)
 
     sort: list[SortKey] = []
@@ -198,11 +215,22 @@ def search_request(
         names = [e.strip() for e in v.split(",") if e.strip() and e.strip() != "resourceType"]
         unknown = [e for e in names if e not in ELEMENTS[resource_type]]
         for e in unknown:
-            ignore(f"_elements={e}", f"{resource_type} has no element '{e}'")
+            ignore(f"_elements={e}", f"{resource_type} has no such element")
         elements = frozenset(e for e in names if e not in unknown)
         if summary is not None and summary != "count":
-            ignore("_summary", "_elements was given as well, and it decides the elements")
+            ignore(
+                f"_summary={summary}", "_elements was given as well, and it decides the elements"
+            )
             summary = None
+    notes += [
+        Issue(
+            "warning",
+            "not-supported",
+            f"Parameter{'s' if len(names) > 1 else ''} {_listed(names)} "
+            f"{'were' if len(names) > 1 else 'was'} ignored: {why}",
+        )
+        for why, names in ignored.items()
+    ]
     total = True
     if (v := result.get("_total")) is not None:
         total = _one_of("_total", v, TOTAL_VALUES) != "none"
@@ -255,15 +283,15 @@ def read_shape(pairs: Iterable[tuple[str, str]], resource_type: str) -> Shape:
             unknown = sorted(names - ELEMENTS[resource_type])
             if unknown:
                 raise InvalidRequest(
-                    f"_elements: {resource_type} has no element '{unknown[0]}'",
+                    f"_elements: {resource_type} has no element '{_short(unknown[0])}'",
                     expression="_elements",
                 )
             elements = names
         else:
             raise InvalidRequest(
-                f"Unknown parameter '{name}' for {resource_type} read; expected one of: "
+                f"Unknown parameter '{_short(name)}' for {resource_type} read; expected one of: "
                 "_elements, _summary",
-                expression=name,
+                expression=_short(name),
             )
     return Shape(None if elements is not None else summary, elements)
 
