@@ -10,19 +10,42 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 
 from fhirterm.config import Settings
 from fhirterm.loading import load_registry
 from fhirterm.registry import Registry
 from fhirterm.web import create_app
 
+from . import shapes
+
 HERE = Path(__file__).parent
 REPO = HERE.parent
 SMALL_XML = HERE / "data" / "tabular-small.xml"
 SMALL_CONTENT = HERE / "data" / "content-small"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fhir_shapes() -> Iterator[None]:
+    """Every FHIR JSON response of a Flask test client is checked as its release's resource
+    (``shapes.check``): a test that meets an invalid body fails at the request."""
+    open_ = FlaskClient.open
+
+    def checked(self: FlaskClient, *args: Any, **kwargs: Any) -> Any:
+        resp = open_(self, *args, **kwargs)
+        req = resp.request  # get_data buffers a streamed body, so the test still reads it
+        path = req.full_path.rstrip("?")
+        shapes.check(req.method, path, resp.content_type or "", resp.get_data())
+        return resp
+
+    checked.__wrapped__ = open_  # type: ignore[attr-defined]  # the unchecked request
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(FlaskClient, "open", checked)
+        yield
 
 
 def small_settings(tmp: Path | None = None, **kw: object) -> Settings:

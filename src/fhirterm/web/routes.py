@@ -20,8 +20,9 @@ from werkzeug.exceptions import UnsupportedMediaType
 from ..errors import InvalidRequest
 from ..index import CodeSystemIndex
 from ..operations.search import search
+from ..registry import Registry
+from ..wire import forms, resources
 from ..wire import params as wparams
-from ..wire import resources
 from ..wire import search as wsearch
 from ..wire import xml as wxml
 from . import negotiation as neg
@@ -86,6 +87,21 @@ def read_params(r5: bool) -> wparams.Params:
             expression=extra[0],
         )
     return p
+
+
+FORMS_MEMO = "web.forms"  # key of the served-forms memo in Registry.derived
+
+
+def served(reg: Registry, res: dict[str, Any], r5: bool) -> dict[str, Any]:
+    """``res`` in the form of the endpoint's FHIR release, converted once per registry
+    (kept in ``reg.derived``, which is emptied when content is added)."""
+    # one registry may serve both releases (``Registry.edition`` without release content)
+    memo: dict[tuple[str, str, bool], dict[str, Any]] = reg.derived.setdefault(FORMS_MEMO, {})
+    key = (res["resourceType"], res["id"], r5)
+    out = memo.get(key)
+    if out is None:
+        out = memo[key] = forms.for_release(res, r5)
+    return out
 
 
 def public_base(base_url: str, mount: str) -> str:
@@ -175,7 +191,7 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
                 resources.capability_statement(here, systems, st.started, fhir_version)
             )
         if mode == "terminology":
-            return fhir_response(resources.terminology_capabilities(here, systems, st.started))
+            return fhir_response(resources.terminology_capabilities(here, systems, st.started, r5))
         raise InvalidRequest(
             f"mode '{mode}' is not supported; use full, normative or terminology", expression="mode"
         )
@@ -223,12 +239,15 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
 
     def read(resource_type: str, id_: str) -> Response:
         shape = wsearch.read_shape(request.args.items(multi=True), resource_type)
-        res = resource(state().content(r5), resource_type, id_)
+        reg = state().content(r5)
+        res = served(reg, resource(reg, resource_type, id_), r5)
         return fhir_response(wsearch.subset(res, shape, r5))
 
     def search_type(resource_type: str) -> Response:
         parsed = _search_query(resource_type)
-        page = search(state().content(r5).resources_of(resource_type), _dict_getter, parsed.request)
+        reg = state().content(r5)
+        served_ = [served(reg, res, r5) for res in reg.resources_of(resource_type)]
+        page = search(served_, _dict_getter, parsed.request)
         entries = [wsearch.subset(res, parsed.shape, r5) for res in page.records]
         return fhir_response(wsearch.bundle(resource_type, base(), entries, page.total, parsed))
 

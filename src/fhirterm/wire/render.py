@@ -9,6 +9,7 @@ from ..model import Coding, Designation, Property
 from ..operations.expand import ExpandResult, ExpansionItem
 from ..operations.translate import TranslateResult
 from ..operations.types import Issue, LookupResult, ValidateCodeResult
+from . import forms
 
 TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"
 
@@ -27,6 +28,9 @@ def value_key(type_: str) -> str:
 
 
 def parameters(params: list[dict[str, Any]]) -> dict[str, Any]:
+    """A Parameters resource (without ``parameter`` when there are none: no empty arrays)."""
+    if not params:
+        return {"resourceType": "Parameters"}
     return {"resourceType": "Parameters", "parameter": params}
 
 
@@ -161,14 +165,6 @@ def validate_code(r: ValidateCodeResult) -> dict[str, Any]:
 
 
 VALUESET_UNCLOSED = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed"
-# R5 elements R4 lacks, as their cross-version extensions (FHIR "Extensions for Using Data
-# Elements from FHIR R5 in FHIR R4"; the tx-ecosystem IG page "R4 and the Test Cases").
-EXPANSION_PROPERTY_EXT = (
-    "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.property"
-)
-PROPERTY_EXT = (
-    "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.contains.property"
-)
 VS_META = (
     "language",
     "url",
@@ -216,7 +212,7 @@ def _contains(i: ExpansionItem, r5: bool) -> dict[str, Any]:
         # R4 has no contains.property: the R5 element travels as its cross-version extension.
         out["extension"] = out.get("extension", []) + [
             {
-                "url": PROPERTY_EXT,
+                "url": forms.CONTAINS_PROPERTY_EXT,
                 "extension": [
                     {"url": "code", "valueCode": p.code},
                     {"url": "value", value_key(p.type): p.value},
@@ -240,7 +236,8 @@ def expansion(
     if "status" not in out:
         out["status"] = "unknown"  # required in FHIR; the value set did not say
     if include_definition and "compose" in vs:
-        out["compose"] = vs["compose"]
+        # the value set may be written in R5's form: R4 gets R5's elements as extensions
+        out["compose"] = vs["compose"] if r5 else forms.compose_r4(vs["compose"])
     exp: dict[str, Any] = {}
     if r.unclosed:
         exp["extension"] = [
@@ -250,14 +247,15 @@ def expansion(
     exp.update(identifier=identifier, timestamp=timestamp, total=r.total)
     if r.offset is not None:
         exp["offset"] = r.offset
-    exp["parameter"] = [{"name": n, value_key(t): v} for n, t, v in r.parameters]
+    if r.parameters:
+        exp["parameter"] = [{"name": n, value_key(t): v} for n, t, v in r.parameters]
     if r.properties and r5:
         exp["property"] = [{"code": c, "uri": u} if u else {"code": c} for c, u in r.properties]
     elif r.properties:
         # R4 has no expansion.property: the R5 element travels as its cross-version extension.
         exp["extension"] = exp.get("extension", []) + [
             {
-                "url": EXPANSION_PROPERTY_EXT,
+                "url": forms.EXPANSION_PROPERTY_EXT,
                 "extension": [{"url": "code", "valueCode": c}]
                 + ([{"url": "uri", "valueUri": u}] if u else []),
             }
@@ -273,18 +271,9 @@ def subsumes(outcome: str) -> dict[str, Any]:
     return parameters([{"name": "outcome", "valueCode": outcome}])
 
 
-R4_TO_R5_RELATIONSHIP = {
-    "relatedto": "related-to",
-    "equivalent": "equivalent",
-    "equal": "equivalent",
-    "wider": "source-is-narrower-than-target",
-    "subsumes": "source-is-narrower-than-target",
-    "narrower": "source-is-broader-than-target",
-    "specializes": "source-is-broader-than-target",
-    "unmatched": "not-related-to",
-    "disjoint": "not-related-to",
-    "inexact": "related-to",
-}
+# a match's R4 equivalence -> R5 relationship; a match says "unmatched" where a map has
+# noMap, which $translate reports as not related
+R4_TO_R5_RELATIONSHIP = {**forms.EQUIVALENCE_TO_RELATIONSHIP, "unmatched": "not-related-to"}
 
 
 def _coding(c: Coding) -> dict[str, Any]:

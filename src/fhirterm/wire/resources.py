@@ -1,4 +1,9 @@
-"""Served resources as FHIR R4 JSON: CodeSystem, search Bundles, capability statements."""
+"""Served resources as FHIR JSON: CodeSystem, search Bundles, capability statements.
+
+Each is valid in the FHIR release of the endpoint that serves it (R4 at ``/fhir`` and
+``/r4``, R5 at ``/r5``); where the releases differ the builder takes ``r5``. FHIR JSON
+has no empty arrays or objects: a builder leaves an element out rather than send one.
+"""
 
 from __future__ import annotations
 
@@ -93,20 +98,23 @@ def code_system(cs: CodeSystemIndex, with_concepts: bool) -> dict[str, Any]:
 
 
 def bundle(entries: list[dict[str, Any]], base: str, self_link: str) -> dict[str, Any]:
-    return {
+    """A searchset Bundle of ``entries`` (no ``entry`` element when there are none)."""
+    out: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
         "total": len(entries),
         "link": [{"relation": "self", "url": self_link}],
-        "entry": [
+    }
+    if entries:
+        out["entry"] = [
             {
                 "fullUrl": f"{base}/{e['resourceType']}/{e['id']}",
                 "resource": e,
                 "search": {"mode": "match"},
             }
             for e in entries
-        ],
-    }
+        ]
+    return out
 
 
 OPERATIONS = (
@@ -232,15 +240,38 @@ def capability_statement(
     }
 
 
-def terminology_capabilities(
-    base: str, code_systems: list[CodeSystemIndex], date: str
-) -> dict[str, Any]:
-    systems: dict[str, list[dict[str, Any]]] = {}
-    for cs in code_systems:
+# R4 has no TerminologyCapabilities.codeSystem.content: it travels as R5's cross-version
+# extension ("Extensions for Using Data Elements from FHIR R5 in FHIR R4").
+CONTENT_EXT = "http://hl7.org/fhir/5.0/StructureDefinition/extension-TerminologyCapabilities.codeSystem.content"
+
+
+def _tc_code_system(url: str, versions: list[CodeSystemIndex], r5: bool) -> dict[str, Any]:
+    """One codeSystem entry: its versions (the first is the default) and its content mode,
+    which R5 requires (``content``) and R4 carries as an extension."""
+    out: dict[str, Any] = {"uri": url}
+    vs: list[dict[str, Any]] = []
+    for i, cs in enumerate(versions):
         v: dict[str, Any] = {"code": cs.info.version} if cs.info.version else {}
-        v["isDefault"] = not systems.get(cs.info.url)
-        v["property"] = [d.code for d in cs.info.property_defs]
-        systems.setdefault(cs.info.url, []).append(v)
+        v["isDefault"] = i == 0
+        if cs.info.property_defs:
+            v["property"] = [d.code for d in cs.info.property_defs]
+        vs.append(v)
+    out["version"] = vs
+    content = versions[0].info.content
+    if r5:
+        out["content"] = content
+    else:
+        out["extension"] = [{"url": CONTENT_EXT, "valueCode": content}]
+    return out
+
+
+def terminology_capabilities(
+    base: str, code_systems: list[CodeSystemIndex], date: str, r5: bool = False
+) -> dict[str, Any]:
+    """TerminologyCapabilities of the code systems served at one base, R4 or R5 (``r5``)."""
+    systems: dict[str, list[CodeSystemIndex]] = {}
+    for cs in code_systems:
+        systems.setdefault(cs.info.url, []).append(cs)
     return {
         "resourceType": "TerminologyCapabilities",
         "id": "fhirterm",
@@ -254,7 +285,7 @@ def terminology_capabilities(
         "software": {"name": "fhirterm", "version": __version__},  # no releaseDate here
         "implementation": {"description": "fhirterm FHIR terminology server", "url": base},
         "codeSearch": "explicit",
-        "codeSystem": [{"uri": url, "version": vs} for url, vs in systems.items()],
+        "codeSystem": [_tc_code_system(url, vs, r5) for url, vs in systems.items()],
         "expansion": {
             "hierarchical": True,
             "paging": True,
