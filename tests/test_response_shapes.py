@@ -57,7 +57,11 @@ REQUESTS: list[tuple[str, str, str | tuple[str, str], str | None, int]] = [
     ("ConceptMap read", "GET", "ConceptMap/icd10cm-to-cpt", None, 200),
     ("ConceptMap search", "GET", f"ConceptMap?url={MAP}", None, 200),
     ("ConceptMap search empty", "GET", "ConceptMap?url=http://nothing", None, 200),
-    ("search error", "GET", "ConceptMap?bogus=1", None, 400),
+    ("search error", "GET", "ConceptMap?_count=abc", None, 400),
+    ("search ignoring a parameter", "GET", "ConceptMap?bogus=1", None, 200),
+    ("search page", "GET", "ValueSet?_count=2&_offset=2&_elements=url", None, 200),
+    ("search summary", "GET", "ValueSet?_summary=count", None, 200),
+    ("read summary", "GET", "ConceptMap/icd10cm-to-cpt?_summary=true", None, 200),
     ("lookup", "GET", f"CodeSystem/$lookup?system={ICD}&code=M99.44", None, 200),
     (
         "lookup POST",

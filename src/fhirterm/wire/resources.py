@@ -97,26 +97,6 @@ def code_system(cs: CodeSystemIndex, with_concepts: bool) -> dict[str, Any]:
     return out
 
 
-def bundle(entries: list[dict[str, Any]], base: str, self_link: str) -> dict[str, Any]:
-    """A searchset Bundle of ``entries`` (no ``entry`` element when there are none)."""
-    out: dict[str, Any] = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(entries),
-        "link": [{"relation": "self", "url": self_link}],
-    }
-    if entries:
-        out["entry"] = [
-            {
-                "fullUrl": f"{base}/{e['resourceType']}/{e['id']}",
-                "resource": e,
-                "search": {"mode": "match"},
-            }
-            for e in entries
-        ]
-    return out
-
-
 OPERATIONS = (
     ("lookup", "CodeSystem", "http://hl7.org/fhir/OperationDefinition/CodeSystem-lookup"),
     (
