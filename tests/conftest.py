@@ -107,6 +107,54 @@ def wait_ready(proc: subprocess.Popen[bytes], port: int, seconds: float) -> None
         time.sleep(0.1)
 
 
+def serve(
+    env_extra: dict[str, str], port: int | None = None, log: Path | None = None, seconds: float = 60
+) -> tuple[subprocess.Popen[bytes], int]:
+    """`fhirterm serve` with one worker on the small test release, ready on a free port.
+
+    ``env_extra`` overrides the ``FHIRTERM_*`` settings (content folder, base
+    address...); ``port`` is chosen free unless given (a test that must know
+    it before the start, e.g. for ``FHIRTERM_BASE_URL``, picks it with
+    ``free_port``). The server's output goes to ``log`` when given (a file
+    never fills up, where a pipe left unread would stall a server that logs
+    many requests), else to a pipe the caller may read.
+    """
+    port = free_port() if port is None else port
+    env = {
+        **os.environ,
+        "FHIRTERM_ICD10CM": str(SMALL_XML),
+        "FHIRTERM_CONTENT_DIR": str(SMALL_CONTENT),
+        "FHIRTERM_CACHE_DIR": "off",
+        **env_extra,
+    }
+    out = log.open("wb") if log is not None else subprocess.PIPE
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fhirterm.cli", "serve", "--port", str(port), "--workers", "1"],
+        cwd=REPO,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_ready(proc, port, seconds)
+    except BaseException:
+        proc.kill()
+        if log is not None:
+            print(log.read_text(errors="replace")[-2000:])
+        raise
+    return proc, port
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server started by ``serve``: SIGTERM, then SIGKILL if it lingers."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `fhirterm serve` on a free port with the full content; yields the FHIR base."""
@@ -134,8 +182,4 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         wait_ready(proc, port, 90)
         yield f"http://127.0.0.1:{port}/fhir"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)

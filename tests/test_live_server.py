@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from typing import Any
@@ -14,7 +12,7 @@ import orjson
 import pytest
 import requests
 
-from .conftest import ICD, REPO, SMALL_CONTENT, SMALL_XML, free_port, wait_ready
+from .conftest import ICD, serve
 
 pytestmark = [pytest.mark.server, pytest.mark.full]
 
@@ -83,27 +81,7 @@ def test_cors_security_headers_and_host_over_http(live_server: str) -> None:
 
 def _small_server(**env_extra: str) -> tuple[subprocess.Popen[bytes], int]:
     """`fhirterm serve` with one worker on the small test release, ready on a free port."""
-    port = free_port()
-    env = dict(
-        os.environ,
-        FHIRTERM_ICD10CM=str(SMALL_XML),
-        FHIRTERM_CONTENT_DIR=str(SMALL_CONTENT),
-        FHIRTERM_CACHE_DIR="off",
-        **env_extra,
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fhirterm.cli", "serve", "--port", str(port), "--workers", "1"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_ready(proc, port, 60)
-    except BaseException:
-        proc.kill()
-        raise
-    return proc, port
+    return serve(env_extra)
 
 
 def test_graceful_shutdown_on_sigterm() -> None:
