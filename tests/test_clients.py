@@ -418,6 +418,12 @@ HAPI_JSON = (
     "is JSON; 00bb3a96), MethodUtil.addAcceptHeaderToRequest (EncodingEnum.JSON: "
     "HEADER_ACCEPT_VALUE_JSON_NON_LEGACY; 7276ce5e)"
 )
+HAPI_XML = (
+    "hapifhir/hapi-fhir: BaseClient.java createExtraParams (_format=xml when the encoding "
+    "is XML; 00bb3a96), MethodUtil.addAcceptHeaderToRequest (EncodingEnum.XML: "
+    "HEADER_ACCEPT_VALUE_XML_NON_LEGACY; 7276ce5e), BaseHttpClient.createByteRequest "
+    '(Content-Type = type + "; charset=UTF-8"; 00bb3a96)'
+)
 FIRELY = (
     "FirelyTeam/firely-net-sdk: src/Hl7.Fhir.Base/Rest/HttpContentBuilders.cs WithAccept, "
     "CreateContentFromJson, WithDefaultAgent (622001ae), ContentType.cs BuildMediaType "
@@ -451,9 +457,14 @@ HAPI_R5 = {**HAPI_R4, "User-Agent": "HAPI-FHIR/8.4.0 (FHIR Client; FHIR 5.0.0/R5
 FIRELY_AGENT = {"User-Agent": "firely-sdk-client/5.11.0"}
 FIRELY_JSON = "application/fhir+json; charset=utf-8"
 
+FIRELY_XML = "application/fhir+xml; charset=utf-8"
+
 JSON_CT = "application/fhir+json; charset=utf-8"
 JSON_CT_4 = "application/fhir+json; fhirVersion=4.0; charset=utf-8"
 JSON_CT_5 = "application/fhir+json; fhirVersion=5.0; charset=utf-8"
+XML_CT = "application/fhir+xml; charset=utf-8"
+XML_CT_4 = "application/fhir+xml; fhirVersion=4.0; charset=utf-8"
+XML_CT_5 = "application/fhir+xml; fhirVersion=5.0; charset=utf-8"
 
 LOOKUP_RED = f"CodeSystem/$lookup?system={COLORS}&code=red"
 P_LOOKUP = parameters(system=("Uri", COLORS), code=("Code", "orange"))
@@ -461,6 +472,9 @@ P_VALIDATE = parameters(url=("Uri", COLORS), code=("Code", "blue"), display=("St
 P_VS_VALIDATE = parameters(url=("Uri", VS + "warm"), system=("Uri", COLORS), code=("Code", "red"))
 P_EXPAND = parameters(url=("Uri", VS + "all"))
 P_TRANSLATE = parameters(url=("Uri", CM), system=("Uri", COLORS), code=("Code", "red"))
+P_TRANSLATE_R5 = parameters(
+    url=("Uri", CM), sourceSystem=("Uri", COLORS), sourceCode=("Code", "red")
+)
 P_SUBSUMES = parameters(system=("Uri", COLORS), codeA=("Code", "warm"), codeB=("Code", "orange"))
 
 
@@ -477,6 +491,21 @@ class HeaderSet:
     content_type: str = JSON_CT  # of the answer, exactly
     status: int = 200
     body: dict[str, Any] | None = field(default=None, hash=False)
+
+    @property
+    def r5(self) -> bool:
+        return self.path.startswith("/r5/")
+
+    def data(self) -> bytes | None:
+        """The body as the client sends it: XML when its Content-Type is XML, else JSON."""
+        if self.body is None:
+            return None
+        sent_as = next((v for k, v in self.headers.items() if k.lower() == "content-type"), "")
+        if "xml" in sent_as:
+            model = r5_model if self.r5 else r4_model
+            xml: bytes = model(self.body["resourceType"]).model_validate(self.body).model_dump_xml()
+            return xml
+        return json.dumps(self.body).encode()
 
 
 HEADER_SETS = [
@@ -542,6 +571,31 @@ HEADER_SETS = [
               {**FIRELY_AGENT, "Accept": FIRELY_JSON + "; fhirVersion=5.0",
                "Content-Type": FIRELY_JSON + "; fhirVersion=5.0"},
               "Parameters", JSON_CT_5, body=P_LOOKUP),
+    # Firely .NET SDK with its default settings: PreferredFormat = Xml
+    HeaderSet("Firely R4 XML", FIRELY, "GET", "/fhir/CodeSystem/test-colors",
+              {**FIRELY_AGENT, "Accept": FIRELY_XML}, "CodeSystem", XML_CT),
+    HeaderSet("Firely R4 XML", FIRELY, "POST", "/fhir/ValueSet/$validate-code",
+              {**FIRELY_AGENT, "Accept": FIRELY_XML, "Content-Type": FIRELY_XML},
+              "Parameters", XML_CT, body=P_VS_VALIDATE),
+    HeaderSet("Firely R5 XML fhirVersion", FIRELY, "POST", "/r5/ValueSet/$expand",
+              {**FIRELY_AGENT, "Accept": FIRELY_XML + "; fhirVersion=5.0",
+               "Content-Type": FIRELY_XML + "; fhirVersion=5.0"},
+              "ValueSet", XML_CT_5, body=P_EXPAND),
+    # HAPI with the XML encoding; the HL7 Java client with XML as its preferred format
+    HeaderSet("HAPI R4 XML", HAPI_XML, "GET", f"/fhir/ValueSet?url={VS}cool&_format=xml",
+              {**HAPI_R4, "Accept": "application/fhir+xml;q=1.0, application/xml+fhir;q=0.9"},
+              "Bundle", XML_CT),
+    HeaderSet("HAPI R4 XML", HAPI_XML, "POST", "/fhir/CodeSystem/$lookup?_format=xml",
+              {**HAPI_R4, "Accept": "application/fhir+xml;q=1.0, application/xml+fhir;q=0.9",
+               "Content-Type": "application/fhir+xml; charset=UTF-8"},
+              "Parameters", XML_CT, body=P_LOOKUP),
+    HeaderSet("HL7 Java R4 XML", JAVA_R4, "GET", "/r4/metadata?mode=terminology",
+              {"Accept": "application/fhir+xml; fhirVersion=4.0"},
+              "TerminologyCapabilities", XML_CT_4),
+    HeaderSet("HL7 Java R5 XML", JAVA_R5, "POST", "/r5/ConceptMap/$translate",
+              {"Accept": "application/fhir+xml; fhirVersion=5.0",
+               "Content-Type": "application/fhir+xml; fhirVersion=5.0;charset=UTF-8"},
+              "Parameters", XML_CT_5, body=P_TRANSLATE_R5),
     # the Python clients tested above, as header sets
     HeaderSet("fhirpy", FHIRPY, "GET", "/fhir/ConceptMap?_count=1",
               {"Accept": "application/fhir+json"}, "Bundle"),
@@ -571,13 +625,16 @@ def test_client_header_sets(server: str, row: HeaderSet) -> None:
     """
     with requests.Session() as session:
         session.headers.clear()
-        data = json.dumps(row.body).encode() if row.body is not None else None
-        r = session.request(row.method, server + row.path, headers=row.headers, data=data)
+        r = session.request(row.method, server + row.path, headers=row.headers, data=row.data())
     assert r.status_code == row.status, r.text[:500]
     assert r.headers["Content-Type"] == row.content_type
-    body = r.json()
+    model = (r5_model if row.r5 else r4_model)(row.resource_type)
+    if row.content_type.startswith("application/fhir+xml"):
+        assert r.content.lstrip().startswith(b"<") and b"http://hl7.org/fhir" in r.content[:200]
+        body = model.model_validate_xml(r.content).model_dump(mode="json")
+    else:
+        body = r.json()
+        model.model_validate(body)
     assert body["resourceType"] == row.resource_type
-    model = r5_model if row.path.startswith("/r5/") else r4_model
-    model(row.resource_type).model_validate(body)
     if row.status >= 400:
         assert body["issue"][0]["severity"] == "error" and body["issue"][0]["details"]["text"]
