@@ -101,10 +101,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def values(parameters: dict[str, Any]) -> dict[str, Any]:
     """A Parameters body -> name -> the first value[x] (or part list) of that name."""
-    out: dict[str, Any] = {}
+    return {name: found[0] for name, found in values_all(parameters).items()}
+
+
+def values_all(parameters: dict[str, Any]) -> dict[str, list[Any]]:
+    """A Parameters body -> name -> every value[x] (or part list) of that name."""
+    out: dict[str, list[Any]] = {}
     for p in parameters["parameter"]:
-        v = next((p[k] for k in p if k.startswith("value")), p.get("part"))
-        out.setdefault(p["name"], v)
+        out.setdefault(p["name"], []).append(
+            next((p[k] for k in p if k.startswith("value")), p.get("part"))
+        )
     return out
 
 
@@ -228,6 +234,30 @@ def test_fhirpy_sync_searches_and_reads(server: str) -> None:
     assert r4(read).url == COLORS
     assert r4(client.get("ValueSet", "warm")).compose.include[0].system == COLORS
     assert r4(client.get("ConceptMap/colors-to-icd")).url == CM
+
+
+def test_fhirpy_at_r5(server: str) -> None:
+    """fhirpy on the R5 base: R5 shapes (ConceptMap ``relationship``), R5 $translate, paging."""
+    from fhirpy import SyncFHIRClient
+
+    client = SyncFHIRClient(f"{server}/r5")
+    cm = r5_model("ConceptMap").model_validate(
+        json.loads(json.dumps(client.resources("ConceptMap").search(url=CM).get()))
+    )
+    assert cm.group[0].element[0].target[0].relationship == "related-to"
+    got = client.execute(
+        "ConceptMap/$translate",
+        data=parameters(url=("Uri", CM), sourceSystem=("Uri", COLORS), sourceCode=("Code", "red")),
+    )
+    r5_model("Parameters").model_validate(got)
+    match = {p["name"]: p for p in values_all(got)["match"][0]}
+    assert match["concept"]["valueCoding"]["code"] == "M99.4"
+    assert match["relationship"]["valueCode"] == "related-to"
+    every = client.resources("ValueSet").limit(2).fetch_all()
+    assert sorted(vs.id for vs in every) == ["all", "cool", "warm"]
+    caps = client.execute("metadata", method="get", params={"mode": "terminology"})
+    tc = r5_model("TerminologyCapabilities").model_validate(json.loads(json.dumps(caps)))
+    assert {c.uri: c.content for c in tc.codeSystem}[COLORS] == "complete"
 
 
 def test_fhirpy_async(server: str) -> None:
@@ -532,12 +562,16 @@ HEADER_SETS = [
     HeaderSet("HL7 Java R5", JAVA_R5, "POST", "/r5/ValueSet/$validate-code",
               {"Accept": J5, "Content-Type": J5 + ";charset=UTF-8"},
               "Parameters", JSON_CT_5, body=P_VS_VALIDATE),
+    HeaderSet("HL7 Java R5", JAVA_R5, "GET", "/r5/metadata?mode=terminology", {"Accept": J5},
+              "TerminologyCapabilities", JSON_CT_5),
     HeaderSet("HL7 Java search", JAVA_FEED, "GET", f"/r5/ValueSet?url={VS}warm",
               {"Accept": "application/fhir+json"}, "Bundle"),
     # the R5 client at an R4 base: refused, naming the release served
     HeaderSet("HL7 Java R5 at /fhir", JAVA_R5, "GET", f"/fhir/{LOOKUP_RED}", {"Accept": J5},
               "OperationOutcome", status=406),
     # HAPI FHIR generic client
+    HeaderSet("HAPI R5", HAPI, "GET", f"/r5/ConceptMap?url={CM}", {**HAPI_R5, "Accept": HAPI_ACCEPT},
+              "Bundle"),
     HeaderSet("HAPI R4", HAPI, "GET", "/fhir/metadata", {**HAPI_R4, "Accept": HAPI_ACCEPT},
               "CapabilityStatement"),
     HeaderSet("HAPI R4", HAPI, "GET", "/fhir/CodeSystem/test-colors",
@@ -571,6 +605,9 @@ HEADER_SETS = [
               {**FIRELY_AGENT, "Accept": FIRELY_JSON + "; fhirVersion=5.0",
                "Content-Type": FIRELY_JSON + "; fhirVersion=5.0"},
               "Parameters", JSON_CT_5, body=P_LOOKUP),
+    HeaderSet("Firely R5 fhirVersion", FIRELY, "GET", "/r5/ConceptMap/colors-to-icd",
+              {**FIRELY_AGENT, "Accept": FIRELY_JSON + "; fhirVersion=5.0"},
+              "ConceptMap", JSON_CT_5),
     # Firely .NET SDK with its default settings: PreferredFormat = Xml
     HeaderSet("Firely R4 XML", FIRELY, "GET", "/fhir/CodeSystem/test-colors",
               {**FIRELY_AGENT, "Accept": FIRELY_XML}, "CodeSystem", XML_CT),
@@ -581,6 +618,8 @@ HEADER_SETS = [
               {**FIRELY_AGENT, "Accept": FIRELY_XML + "; fhirVersion=5.0",
                "Content-Type": FIRELY_XML + "; fhirVersion=5.0"},
               "ValueSet", XML_CT_5, body=P_EXPAND),
+    HeaderSet("Firely R5 XML", FIRELY, "GET", "/r5/ConceptMap?_count=1",
+              {**FIRELY_AGENT, "Accept": FIRELY_XML}, "Bundle", XML_CT),
     # HAPI with the XML encoding; the HL7 Java client with XML as its preferred format
     HeaderSet("HAPI R4 XML", HAPI_XML, "GET", f"/fhir/ValueSet?url={VS}cool&_format=xml",
               {**HAPI_R4, "Accept": "application/fhir+xml;q=1.0, application/xml+fhir;q=0.9"},
@@ -592,6 +631,9 @@ HEADER_SETS = [
     HeaderSet("HL7 Java R4 XML", JAVA_R4, "GET", "/r4/metadata?mode=terminology",
               {"Accept": "application/fhir+xml; fhirVersion=4.0"},
               "TerminologyCapabilities", XML_CT_4),
+    HeaderSet("HL7 Java R5 XML", JAVA_R5, "GET", "/r5/metadata?mode=terminology",
+              {"Accept": "application/fhir+xml; fhirVersion=5.0"},
+              "TerminologyCapabilities", XML_CT_5),
     HeaderSet("HL7 Java R5 XML", JAVA_R5, "POST", "/r5/ConceptMap/$translate",
               {"Accept": "application/fhir+xml; fhirVersion=5.0",
                "Content-Type": "application/fhir+xml; fhirVersion=5.0;charset=UTF-8"},
