@@ -107,7 +107,9 @@ def test_sigterm_lets_a_request_in_flight_finish() -> None:
     it takes about a second here, so the signal arrives while it is processed
     (the test checks that the answer came after the signal).
     """
-    proc, port = _small_server(FHIRTERM_MAX_BODY=str(64 * 1024 * 1024))
+    proc, port = _small_server(
+        FHIRTERM_MAX_BODY=str(64 * 1024 * 1024), FHIRTERM_MAX_TX_CONCEPTS=str(1_000_000)
+    )
     n = 400_000
     big = {
         "resourceType": "CodeSystem",

@@ -9,6 +9,12 @@
 | FHIRTERM_EXPANSION_LIMIT | 1000 | largest unpaged expansion (as tx.fhir.org); page with count/offset |
 | FHIRTERM_SEARCH_MAX_COUNT | 1000 | most resources in one page of a search (a larger _count gets this many, and a next link) |
 | FHIRTERM_CORS_ORIGINS | * | origins browser apps may call from (CORS): ``*`` any, a comma-separated list of ``scheme://host[:port]``, or ``none`` |
+| FHIRTERM_EXPAND_MAX_COUNT | 10000 | largest page of an expansion (count); a larger count is refused (422 too-costly): page with offset |
+| FHIRTERM_MAX_CODINGS | 1000 | most codings one $validate-code (CodeableConcept) or $batch-validate-code may carry (422 too-costly above it) |
+| FHIRTERM_MAX_TX_CONCEPTS | 50000 | most concepts the tx-resource parameters of one request may carry, all resources together (422 too-costly above it) |
+| FHIRTERM_REGEX_BUDGET_MS | 500 | time the regex filters of one request may take in all (422 too-costly when spent) |
+| FHIRTERM_REGEX_MAX_LENGTH | 1000 | longest regex filter pattern, in characters (422 too-costly above it) |
+| FHIRTERM_REGEX_MAX_SIZE | 10000 | largest regex filter pattern with its counted repeats written out (``(ab){3}`` is 6; 422 too-costly above it): compiling costs time and memory in proportion |
 | FHIRTERM_CACHE_DIR | ~/.cache/fhirterm | where parsed releases are cached (``off`` disables) |
 | FHIRTERM_RESPONSE_CACHE | 1024 | responses of deterministic GET reads kept per worker, at most 2 MB (0 disables) |
 | FHIRTERM_BENCH_STATIC | 0 | 1 serves a fixed body at /_bench/static (a Flask route: the benchmark's ceiling) and /_bench/bare (a bare WSGI callable: the server's floor) |
@@ -54,6 +60,12 @@ class Settings:
     expansion_limit: int = 1000
     search_max_count: int = 1000
     cors_origins: tuple[str, ...] = ("*",)
+    expand_max_count: int = 10_000
+    max_codings: int = 1_000
+    max_tx_concepts: int = 50_000
+    regex_budget_ms: int = 500
+    regex_max_length: int = 1_000
+    regex_max_size: int = 10_000
     bench_static: bool = False
     response_cache: int = 1024
     cache_dir: Path | None = field(default_factory=lambda: Path.home() / ".cache" / "fhirterm")
@@ -81,6 +93,12 @@ class Settings:
             ("FHIRTERM_EXPANSION_LIMIT", "expansion_limit"),
             ("FHIRTERM_SEARCH_MAX_COUNT", "search_max_count"),
             ("FHIRTERM_RESPONSE_CACHE", "response_cache"),
+            ("FHIRTERM_EXPAND_MAX_COUNT", "expand_max_count"),
+            ("FHIRTERM_MAX_CODINGS", "max_codings"),
+            ("FHIRTERM_MAX_TX_CONCEPTS", "max_tx_concepts"),
+            ("FHIRTERM_REGEX_BUDGET_MS", "regex_budget_ms"),
+            ("FHIRTERM_REGEX_MAX_LENGTH", "regex_max_length"),
+            ("FHIRTERM_REGEX_MAX_SIZE", "regex_max_size"),
         ):
             if v := e.get(name):
                 try:

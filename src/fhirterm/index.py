@@ -102,12 +102,26 @@ class CodeSystemIndex:
     # holding a folded map of every code (~15 MB per worker for ICD-10-CM).
     FOLD_MAP_LIMIT = 20_000
 
+    def longest_code(self) -> int:
+        """The length of the longest code (computed on first use and kept in ``derived``)."""
+        n: int | None = self.derived.get("longest_code")
+        if n is None:
+            n = self.derived["longest_code"] = max(map(len, self.concepts), default=0)
+        return n
+
     def suggest(self, text: str) -> str | None:
-        """A real code that ``text`` is a case, dot or space variant of, if any."""
-        if len(self.concepts) <= self.FOLD_MAP_LIMIT:
-            real = self.folded().get(_fold(text))
-            return real if real != text else None
+        """A real code that ``text`` is a case, dot or space variant of, if any.
+
+        Linear in the length of ``text``: text that is longer than every code once its dots
+        and spaces are taken out is no variant of one, and is not looked at further (the
+        candidates below are quadratic in the length).
+        """
         raw = text.replace(".", "").replace(" ", "")
+        if len(raw) > self.longest_code():
+            return None
+        if len(self.concepts) <= self.FOLD_MAP_LIMIT:
+            real = self.folded().get(raw.upper())
+            return real if real != text else None
         for base in dict.fromkeys((raw, raw.upper(), raw.lower())):
             # the code as written without dots, and with a dot after each position
             for cand in (base, *(base[:i] + "." + base[i:] for i in range(1, len(base)))):

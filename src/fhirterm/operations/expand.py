@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from typing import Any
 
 from ..errors import InvalidRequest, TooCostly
 from ..index import CodeSystemIndex
 from ..model import Designation, Property
 from ..registry import Registry
-from . import supplements
+from . import limits, supplements
 from .valueset import (
     CompiledValueSet,
     Member,
@@ -193,6 +194,14 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
     offset = req.offset or 0
     if offset < 0 or (req.count is not None and req.count < 0):
         raise InvalidRequest("offset and count must not be negative", expression="offset")
+    most = limits.current().limits.expand_max_count
+    if req.count is not None and req.count > most:
+        raise TooCostly(
+            f"count {req.count:,} asks for more codes than this server returns in one page "
+            f"({most:,}, FHIRTERM_EXPAND_MAX_COUNT): send count={most} or less and page with "
+            "offset, or narrow the expansion with a filter",
+            expression="count",
+        )
     req = _vs_defaults(req, vs_res)
     registry, used_supplements = supplements.apply(
         registry, supplements.requested(vs_res, req.use_supplements)
@@ -234,17 +243,24 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
         members = _matches(vs, req.filter)
     if members is None:
         members = vs.members()
-    if req.active_only or vs.inactive is False:
+    active_only = bool(req.active_only or vs.inactive is False)
+    if active_only:
         members = (m for m in members if not m.concept.inactive)
     end = None if req.count is None else offset + req.count
     page: list[Member] = []
     total = 0
-    for m in members:
-        if offset <= total and (end is None or total < end):
-            page.append(m)
-        total += 1
-        if req.count is None and total > req.limit:
-            raise _too_costly(vs, req.limit)
+    if whole is not None and not text_search and not active_only:
+        # every code of one code system: the total is its size, and only the page is read
+        # (count=0 asks for the total alone)
+        total = len(whole)
+        page = list(islice(members, offset, end))
+    else:
+        for m in members:
+            if offset <= total and (end is None or total < end):
+                page.append(m)
+            total += 1
+            if req.count is None and total > req.limit:
+                raise _too_costly(vs, req.limit)
     paged = req.offset is not None or req.count is not None
     # Nested when asked (excludeNested=false) or, unasked, for FHIR CodeSystem content unless
     # the expansion is a text search over a whole code system (a ranked list of matches).

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..errors import InvalidRequest
 from ..model import Coding
 from ..registry import Registry
+from . import limits
 from . import messages as M
 from .supplements import canonical_of
 from .types import Issue, ValidateCodeRequest, ValidateCodeResult
@@ -41,6 +42,7 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
     if req.code is None and req.coding is None and req.codeable_concept is None:
         raise InvalidRequest(M.NOTHING_TO_VALIDATE, expression="code")
     if req.codeable_concept is not None:
+        limits.check_codings(len(req.codeable_concept))
         if not req.codeable_concept:
             raise InvalidRequest(
                 "codeableConcept has no coding to validate", expression="codeableConcept"

@@ -10,7 +10,7 @@ https://hl7.org/fhir/R4/codesystem.html#filters
 
 from __future__ import annotations
 
-import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -30,12 +30,10 @@ from ..errors import (
 from ..index import CodeSystemIndex
 from ..model import Concept, Designation
 from ..registry import Registry, _version_key
+from . import limits
 from . import messages as M
 from .versions import VersionRules, present_versions
 
-REGEX_BUDGET_S = (
-    0.5  # time a regex filter may take over a whole code system (regex overshoots it several-fold)
-)
 HIERARCHY_OPS = ("is-a", "descendent-of", "is-not-a", "generalizes", "child-of", "descendent-leaf")
 FILTER_OPS = (*HIERARCHY_OPS, "regex", "=", "in", "not-in", "exists")
 # R4 has no code for R5's filter operators child-of and descendent-leaf: R4 content carries
@@ -166,24 +164,22 @@ def compile_filter(cs: CodeSystemIndex, f: dict[str, Any], where: str) -> Filter
             )
         return _hierarchy_filter(cs, op, value)
     if op == "regex":
-        try:
-            pattern = regex.compile(value)
-        except regex.error as e:
-            raise InvalidRequest(
-                f"{where}: '{value}' is not a valid regular expression: {e}",
-                expression=f"{where}.value",
-            ) from None
-        deadline: list[float] = []
+        pattern = compile_regex(value, where)
+        budget = limits.current()
 
         def test_regex(c: Concept) -> bool:
-            if not deadline:
-                deadline.append(time.monotonic() + REGEX_BUDGET_S)
-            remaining = deadline[0] - time.monotonic()
+            # one deadline for the whole request, however many filters and concepts it tests
+            remaining = budget.regex_remaining()
             try:
-                return any(pattern.fullmatch(v, timeout=max(remaining, 0.001)) for v in read(c))
+                if remaining <= 0:
+                    raise TimeoutError
+                return any(pattern.fullmatch(v, timeout=remaining) for v in read(c))
             except TimeoutError:
                 raise TooCostly(
-                    f"{where}: the regular expression '{value}' took too long to evaluate",
+                    f"{where}: the regular expression '{limits.clip(value)}' took more than the "
+                    f"{budget.limits.regex_budget_ms / 1000:g} s this server gives the regex filters of "
+                    "one request (FHIRTERM_REGEX_BUDGET_MS); use a simpler pattern, or "
+                    "narrow the include with another filter",
                     expression=f"{where}.value",
                 ) from None
 
@@ -205,6 +201,127 @@ def compile_filter(cs: CodeSystemIndex, f: dict[str, Any], where: str) -> Filter
     if op == "not-in":
         return Filter(lambda c: not values.intersection(read(c)))
     return Filter(lambda c: bool(values.intersection(read(c))))
+
+
+# Compiled patterns, most recently used last: a value set's regex filter is compiled for
+# each request that evaluates it. Bounded in entries, and only patterns of a small
+# expanded size are kept (a compiled pattern's memory grows with that size).
+_PATTERNS: OrderedDict[str, regex.Pattern[str]] = OrderedDict()
+PATTERN_CACHE_MAX = 64
+PATTERN_CACHE_SIZE = 1_000
+
+
+def regex_size(pattern: str, stop: int) -> int:
+    """An upper estimate of the size of ``pattern`` with its counted repeats written out
+    (``(ab){3}`` is 6, ``a{2}{3}`` at most 6): what compiling it costs, in time and memory,
+    grows with it (the regex engine writes a repeat of at least n out n times). Counting
+    stops above ``stop``.
+
+    Every atom (a character, an escape, a set) is 1; a group is the sum of its parts; a
+    repeat ``{m,n}`` multiplies the atom or group before it by the larger of its bounds.
+    """
+    totals: list[int] = []  # the enclosing groups' sizes so far
+    cur = last = 0  # the current group's size so far; the size of its last atom or group
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        i += 1
+        if ch == "\\":
+            if i < n and pattern[i] in "pPNxuUg" and i + 1 < n and pattern[i + 1] == "{":
+                close = pattern.find("}", i)
+                i = n if close < 0 else close + 1
+            else:
+                i += 1
+            cur, last = cur + 1, 1
+        elif ch == "[":
+            depth = 1
+            if i < n and pattern[i] == "^":
+                i += 1
+            if i < n and pattern[i] == "]":
+                i += 1
+            while i < n and depth:
+                c = pattern[i]
+                i += 2 if c == "\\" else 1
+                depth += 1 if c == "[" else -1 if c == "]" else 0
+            cur, last = cur + 1, 1
+        elif ch == "(":
+            if i < n and pattern[i] == "?":
+                # (?:, (?P<name>, (?<=, (?i) ...: the group's prefix is no atom
+                while (
+                    i < n
+                    and pattern[i] not in ":)"
+                    and not (pattern[i] == ">" or (pattern[i] in "=!" and pattern[i - 1] in "?<"))
+                ):
+                    i += 1
+                if i < n and pattern[i] != ")":
+                    i += 1
+            totals.append(cur)
+            cur = last = 0
+        elif ch == ")":
+            group = cur
+            cur = (totals.pop() if totals else 0) + group
+            last = group
+        elif ch == "{":
+            close = pattern.find("}", i)
+            bounds = pattern[i:close].split(",") if close > 0 else []
+            if (
+                close > 0
+                and 1 <= len(bounds) <= 2
+                and all(b.strip().isdigit() or not b.strip() for b in bounds)
+            ):
+                factor = max([int(b) for b in bounds if b.strip()] or [1])
+                cur += last * (factor - 1)
+                last *= factor
+                i = close + 1
+            else:  # a literal brace
+                cur, last = cur + 1, 1
+        elif ch == "|":
+            last = 0
+        elif ch in "*+?":
+            pass  # a repeat of no count: the engine loops, it does not write it out
+        else:
+            cur, last = cur + 1, 1
+        if cur > stop or sum(totals) > stop:
+            return stop + 1
+    return cur + sum(totals)
+
+
+def compile_regex(value: str, where: str) -> regex.Pattern[str]:
+    """The compiled pattern of a regex filter; InvalidRequest when it is not a regular
+    expression, TooCostly when it is longer or larger (``regex_size``) than the limits."""
+    pattern = _PATTERNS.get(value)
+    if pattern is not None:
+        _PATTERNS.move_to_end(value)
+        return pattern
+    lim = limits.current().limits
+    if len(value) > lim.regex_max_length:
+        raise TooCostly(
+            f"{where}: the regular expression '{limits.clip(value)}' is longer than the "
+            f"{lim.regex_max_length} characters this server compiles "
+            "(FHIRTERM_REGEX_MAX_LENGTH); use a shorter pattern",
+            expression=f"{where}.value",
+        )
+    size = regex_size(value, lim.regex_max_size)
+    if size > lim.regex_max_size:
+        raise TooCostly(
+            f"{where}: the regular expression '{limits.clip(value)}' is too large to compile: "
+            f"with its counted repeats written out it has more than {lim.regex_max_size} "
+            "parts (FHIRTERM_REGEX_MAX_SIZE); use smaller repeat counts (or * and +)",
+            expression=f"{where}.value",
+        )
+    try:
+        # not the regex module's own cache: it is unbounded in the memory it keeps
+        pattern = regex.compile(value, cache_pattern=False)
+    except regex.error as e:
+        raise InvalidRequest(
+            f"{where}: '{limits.clip(value)}' is not a valid regular expression: {e}",
+            expression=f"{where}.value",
+        ) from None
+    if size <= PATTERN_CACHE_SIZE:
+        _PATTERNS[value] = pattern
+        if len(_PATTERNS) > PATTERN_CACHE_MAX:
+            _PATTERNS.popitem(last=False)
+    return pattern
 
 
 def is_a(cs: CodeSystemIndex, ancestor: str, c: Concept) -> bool:
@@ -229,12 +346,15 @@ def registry_filter(registry: Registry, cs: CodeSystemIndex, f: dict[str, Any]) 
     Compiled once per registry, code system and (property, op, value), and remembered in
     ``registry.derived``: a per-request registry (tx-resource, supplements) has its own,
     and adding content empties it. Bounded (emptied when full). A regex filter is compiled
-    each time: its time budget runs from its first test.
+    for each request (its pattern comes from a bounded cache): it holds the request's time
+    budget. A regex filter that is too costly raises TooCostly rather than giving None.
     """
     prop, op, value = f.get("property"), filter_op(f), f.get("value")
     if type(prop) is not str or type(op) is not str or type(value) is not str or op == "regex":
         try:
             return compile_filter(cs, f, "filter")
+        except TooCostly:
+            raise
         except TerminologyError:
             return None
     memo: dict[tuple[int, str, str, str], tuple[CodeSystemIndex, Filter | None]] | None = (

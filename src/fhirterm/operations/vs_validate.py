@@ -23,12 +23,13 @@ from ..errors import (
     InvalidValueSet,
     NotFound,
     TerminologyError,
+    TooCostly,
 )
 from ..index import CodeSystemIndex
 from ..model import Coding, Concept, Designation
 from ..registry import Registry, _version_key
+from . import limits, supplements
 from . import messages as M
-from . import supplements
 from .types import Issue, ValidateCodeResult
 from .valueset import filter_op, registry_filter, registry_implicit
 from .versions import VersionRules, more_detailed, present_versions
@@ -707,8 +708,9 @@ class Checker:
         """The concept when ``code`` is in the include (or exclude) ``inc`` of ``cs``, else
         None; ``c`` is the concept of ``code`` when the caller has it already.
 
-        A filter that cannot be compiled or evaluated (an unknown code in an is-a, a regex
-        that takes too long) admits nothing."""
+        A filter that cannot be compiled or evaluated (an unknown code in an is-a) admits
+        nothing; one that is too costly (a regex over the request's budget) raises
+        TooCostly: the answer is not known."""
         if c is None:
             c = cs.get(code)
             if c is None:
@@ -722,6 +724,8 @@ class Checker:
             try:
                 if not compiled.test(c):
                     return None
+            except TooCostly:
+                raise
             except TerminologyError:
                 return None
         return c
@@ -1476,6 +1480,8 @@ def validate_vs_code(registry: Registry, req: VSValidateRequest) -> ValidateCode
     Raises InvalidRequest when there is nothing to validate or no value set,
     NotFound for an unknown value set.
     """
+    if req.codeable_concept is not None:
+        limits.check_codings(len(req.codeable_concept))
     vs = resolve_value_set(registry, req)
     if req.code is None and req.coding is None and req.codeable_concept is None:
         raise InvalidRequest(M.NOTHING_TO_VALIDATE, expression="code")
@@ -1504,6 +1510,14 @@ def batch_validate(
     An entry that cannot be answered (a bad request, an unknown value set)
     is reported as its error in place; the other entries are still answered.
     """
+    limits.check_codings(
+        sum(
+            1 if e.codeable_concept is None else max(len(e.codeable_concept), 1)
+            for e in entries
+            if not isinstance(e, TerminologyError)
+        ),
+        "validation",
+    )
     out: list[ValidateCodeResult | TerminologyError] = []
     for e in entries:
         if isinstance(e, TerminologyError):

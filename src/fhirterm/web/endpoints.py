@@ -21,6 +21,7 @@ from ..config import Settings
 from ..errors import ContentError, InvalidRequest, NotFound
 from ..index import CodeSystemIndex
 from ..loading import overlay
+from ..operations import limits as wlimits
 from ..operations.expand import expand
 from ..operations.lookup import lookup
 from ..operations.subsumes import subsumes
@@ -76,12 +77,16 @@ def prepare(p: wparams.Params, registry: Registry, path: str) -> tuple[wparams.P
 
     InvalidRequest when a tx-resource is not a resource, has an element of the wrong
     JSON type (``wire.checks``) or does not parse (through the same parser as
-    ``codesystems/``).
+    ``codesystems/``). Runs in the request's budget
+    (``operations.limits.begin``); TooCostly when the tx-resources carry more concepts than
+    the request's ``max_tx_concepts``.
     """
     if (rid := p.all("uuid")) and log.isEnabledFor(logging.DEBUG):
         log.debug("request %s %s", rid[0][1], path)
     if not p.all("tx-resource"):
         return p, registry
+    # counted before the resources are checked and read: both cost in proportion
+    wlimits.check_tx_concepts([v for _, v in p.all("tx-resource")])
     extra = wreq.tx_resources(p)
     try:
         return p, overlay(registry, extra)

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from ..errors import TerminologyError
+from ..operations.limits import begin, end
 from ..wire import params as wparams
 from .endpoints import BASES, OPERATIONS, Call, State, prepare
 from .errors import UNEXPECTED, VARY, error_body
@@ -62,6 +63,7 @@ class FastReads:
         choice = choose(environ.get("HTTP_ACCEPT", ""), r5)
         if not isinstance(choice, Choice) or choice.fmt != JSON or "_pretty" in query:
             return self.app(environ, start_response)
+        budget = begin(self.state.settings)
         try:
             p = wparams.from_query(wparams.parse_query(query))
             p, reg = prepare(p, self.state.content(r5), environ.get("PATH_INFO", ""))
@@ -72,6 +74,8 @@ class FastReads:
         except Exception:
             log.exception("unhandled error on GET %s", environ.get("PATH_INFO"))
             status, body = 500, UNEXPECTED
+        finally:
+            end(budget)
         data = orjson.dumps(body)
         start_response(
             _STATUS[status],

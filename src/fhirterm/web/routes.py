@@ -19,6 +19,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 
 from ..errors import InvalidRequest
 from ..index import CodeSystemIndex
+from ..operations.limits import begin, end
 from ..operations.search import search
 from ..registry import Registry
 from ..wire import forms, resources
@@ -225,9 +226,13 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
     # the operations: one view per endpoint of endpoints.OPERATIONS
 
     def operation(endpoint: Endpoint, id_: str | None = None) -> Response:
-        p, reg = prepare(read_params(r5), state().content(r5), request.path)
-        call = Call(p, reg, state().settings, id_, request.headers.get("Accept-Language"), r5)
-        return fhir_response(endpoint(call))
+        budget = begin(state().settings)
+        try:
+            p, reg = prepare(read_params(r5), state().content(r5), request.path)
+            call = Call(p, reg, state().settings, id_, request.headers.get("Accept-Language"), r5)
+            return fhir_response(endpoint(call))
+        finally:
+            end(budget)
 
     for (rt, op), (endpoint, methods) in OPERATIONS.items():
         view = partial(operation, endpoint)

@@ -7,6 +7,7 @@ from typing import Any
 from ..errors import TerminologyError
 from ..model import Coding, Designation, Property
 from ..operations.expand import ExpandResult, ExpansionItem
+from ..operations.limits import clip, clip_message
 from ..operations.translate import TranslateResult
 from ..operations.types import Issue, LookupResult, ValidateCodeResult
 from . import forms
@@ -96,7 +97,7 @@ def lookup(r: LookupResult) -> dict[str, Any]:
 
 def issue(i: Issue) -> dict[str, Any]:
     out: dict[str, Any] = {"severity": i.severity, "code": i.code}
-    details: dict[str, Any] = {"text": i.text}
+    details: dict[str, Any] = {"text": clip_message(i.text)}
     if i.tx_code:
         details["coding"] = [{"system": TX_ISSUE_TYPE, "code": i.tx_code}]
     out["details"] = details
@@ -110,7 +111,7 @@ def issue(i: Issue) -> dict[str, Any]:
     # `expression` only: `location` (an XPath in R4, deprecated in favour of `expression`)
     # is not written.
     if i.expression:
-        out["expression"] = [i.expression]
+        out["expression"] = [clip(i.expression)]
     return out
 
 
@@ -158,7 +159,7 @@ def validate_code(r: ValidateCodeResult) -> dict[str, Any]:
     unknown = "x-caused-by-unknown-system" if r.unknown_is_cause else "x-unknown-system"
     out.extend({"name": unknown, "valueCanonical": u} for u in r.unknown_systems)
     if r.message:
-        out.append({"name": "message", "valueString": r.message})
+        out.append({"name": "message", "valueString": clip_message(r.message)})
     if r.issues:
         out.append({"name": "issues", "resource": operation_outcome(r.issues)})
     return parameters(out)
@@ -300,7 +301,7 @@ def translate(r: TranslateResult, r5: bool = False) -> dict[str, Any]:
     """
     out: list[dict[str, Any]] = [{"name": "result", "valueBoolean": r.result}]
     if r.message:
-        out.append({"name": "message", "valueString": r.message})
+        out.append({"name": "message", "valueString": clip_message(r.message)})
     for m in r.matches:
         parts: list[dict[str, Any]]
         if not (r5 or r.r5_names):

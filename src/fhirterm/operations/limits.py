@@ -1,0 +1,140 @@
+"""Limits on the work one request may ask for, and the request's regular-expression deadline.
+
+Every limit is a setting (``fhirterm.config.Settings``); work beyond one is refused with
+``TooCostly`` (422 too-costly) and a message naming the limit and how to narrow or page
+the request. The web layer starts a ``Budget`` for each operation request (``begin``);
+the operations read it with ``current``; the web layer ends it (``end``) with the
+request. A caller outside a request (a test, the CLI) gets a fresh budget from each
+``current`` call.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from contextvars import ContextVar, Token
+from typing import Any
+
+from ..config import Settings
+from ..errors import TooCostly
+
+DEFAULT = Settings()  # the limits outside a request
+
+
+class Budget:
+    """One request's limits (the server's settings) and the deadline of its regular-expression
+    evaluation.
+
+    The deadline starts at the first regex test of the request and is shared by every
+    regex filter the request evaluates (all includes, excludes and imported value sets).
+    """
+
+    __slots__ = ("_regex_deadline", "limits")
+
+    def __init__(self, limits: Settings) -> None:
+        self.limits = limits
+        self._regex_deadline: float | None = None
+
+    def regex_remaining(self) -> float:
+        """Seconds of regex evaluation left to this request (<= 0: none)."""
+        now = time.monotonic()
+        if self._regex_deadline is None:
+            self._regex_deadline = now + self.limits.regex_budget_ms / 1000
+        return self._regex_deadline - now
+
+
+_current: ContextVar[Budget | None] = ContextVar("fhirterm_budget", default=None)
+
+
+def begin(limits: Settings) -> Token[Budget | None]:
+    """Start the budget of a request (in this thread's context); ``end`` takes the token."""
+    return _current.set(Budget(limits))
+
+
+def end(token: Token[Budget | None]) -> None:
+    """End the request's budget: what runs next in this context is outside the request."""
+    _current.reset(token)
+
+
+def current() -> Budget:
+    """The budget of the request being answered; a fresh default one outside a request."""
+    b = _current.get()
+    return b if b is not None else Budget(DEFAULT)
+
+
+def clip(value: str, keep: int = 200) -> str:
+    """``value`` as a message may quote it: whole when short, else its start and its length.
+
+    Messages never echo megabytes a client sent.
+    """
+    if len(value) <= keep:
+        return value
+    return f"{value[:keep]}... ({len(value):,} characters, truncated)"
+
+
+MESSAGE_MAX = 2_000  # characters of a message, at most (its long words clipped first)
+_LONG_WORD = re.compile(r"[^\s']{201,}")
+
+
+def clip_message(text: str) -> str:
+    """A message as it is sent: each word (a run of characters without spaces or quotes)
+    longer than 200 characters clipped as ``clip`` does, and the whole at most
+    ``MESSAGE_MAX`` characters. A message quoting what a client sent never echoes
+    megabytes of it; an ordinary message is unchanged."""
+    if len(text) <= MESSAGE_MAX // 2:
+        return text
+    text = _LONG_WORD.sub(lambda m: clip(m.group()), text)
+    if len(text) > MESSAGE_MAX:
+        text = f"{text[:MESSAGE_MAX]}... ({len(text):,} characters, truncated)"
+    return text
+
+
+def check_codings(n: int, where: str = "codeableConcept") -> None:
+    """TooCostly when one request carries more than ``max_codings`` codings."""
+    most = current().limits.max_codings
+    if n > most:
+        raise TooCostly(
+            f"The request carries {n:,} codings to validate; this server validates at most "
+            f"{most:,} in one request (FHIRTERM_MAX_CODINGS): send them in several requests",
+            expression=where,
+        )
+
+
+# the keys whose list items count as concepts of a tx-resource (CodeSystem and ValueSet
+# concepts at any depth, expansion contains, ConceptMap elements)
+_CONCEPT_KEYS = frozenset({"concept", "contains", "element"})
+
+
+def count_concepts(resources: list[Any], stop: int) -> int:
+    """The concepts in ``resources`` (see ``_CONCEPT_KEYS``), counted up to just over ``stop``."""
+    n = 0
+    stack: list[object] = list(resources)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if isinstance(v, list):
+                    if k in _CONCEPT_KEYS:
+                        n += len(v)
+                        if n > stop:
+                            return n
+                    stack.extend(x for x in v if isinstance(x, dict | list))
+                elif isinstance(v, dict):
+                    stack.append(v)
+        elif isinstance(node, list):
+            stack.extend(x for x in node if isinstance(x, dict | list))
+    return n
+
+
+def check_tx_concepts(resources: list[Any]) -> None:
+    """TooCostly when the tx-resources of one request carry more than ``max_tx_concepts``
+    concepts: reading them costs time and memory in proportion, on every request."""
+    most = current().limits.max_tx_concepts
+    n = count_concepts(resources, most)
+    if n > most:
+        raise TooCostly(
+            f"The tx-resource parameters carry more than {most:,} concepts, the most this "
+            "server reads for one request (FHIRTERM_MAX_TX_CONCEPTS); load large code "
+            "systems into the server's content instead, or send only the concepts needed",
+            expression="tx-resource",
+        )
