@@ -104,7 +104,7 @@ def test_errors_do_not_echo_megabytes(client: Any) -> None:
     """A 2 MB display and a 1 MB unknown parameter name: the messages quote their start."""
     big = "x" * 1_000_000
     r = client.get(f"/fhir/CodeSystem/$lookup?system={ICD}&code=M99.44&{big}=1")
-    assert r.status_code == 400 and "1,000,000 characters, truncated" in text_of(r)
+    assert r.status_code == 400 and len(text_of(r)) < 1_000
     assert len(r.data) < 3_000
     r = post(
         client,
