@@ -35,20 +35,15 @@ from ..operations.search import FIELDS, MODIFIERS, SORT_FIELDS, Criterion, Searc
 from ..operations.types import Issue
 from .params import GENERAL
 from .render import operation_outcome
-
-SUBSETTED = {
-    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
-    "code": "SUBSETTED",
-    "display": "Resource encoded in summary mode",
-}
+from .resources import SUBSETTED
 
 DEFAULT_COUNT = 100  # page size when the client sends no _count
 SUMMARY_VALUES = ("true", "false", "text", "data", "count")
 TOTAL_VALUES = ("none", "estimate", "accurate")
 RESULT_PARAMS = frozenset({"_count", "_offset", "_sort", "_summary", "_elements", "_total"})
 # Result parameters of FHIR search this server does not implement: ignored with a warning
-# whatever the handling (FHIR lets a server ignore them), since a client cannot do without
-# the search for their sake.
+# whatever the handling (FHIR lets a server ignore them): the client still gets the
+# matches, and the warning says what is missing.
 IGNORED_RESULT_PARAMS = frozenset(
     {
         "_include",
