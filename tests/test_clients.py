@@ -166,6 +166,10 @@ def test_fhirpy_sync_operations(server: str) -> None:
         "$lookup", method="get", params={"code": "blue"}
     )
     assert values(got)["display"] == "Blue"
+    got = client.reference("CodeSystem", "icd10cm").execute(
+        "$lookup", method="get", params={"code": "S06.0X1A"}
+    )
+    assert values(r4(got).model_dump())["display"].startswith("Concussion with loss")
 
 
 def test_fhirpy_sync_errors_are_operation_outcomes(server: str) -> None:
@@ -404,6 +408,17 @@ def test_fhirclient_operations(server: str) -> None:
     )
     assert _named(subsumes)["outcome"].valueCode == "not-subsumed"
 
+    # ICD-10-CM (the small release): properties with descriptions, a header's warning
+    # carried as an OperationOutcome inside the Parameters, an implicit value set
+    icd = _named(Parameters(fhir.request_json(f"CodeSystem/$lookup?system={ICD}&code=M99.43")))
+    assert icd["display"].valueString.startswith("Connective tissue stenosis")
+    header = _named(Parameters(fhir.request_json("CodeSystem/icd10cm/$validate-code?code=M99.4")))
+    assert header["result"].valueBoolean is True
+    warning = header["issues"].resource
+    assert isinstance(warning, OperationOutcome) and warning.issue[0].severity == "warning"
+    isa = ValueSet(fhir.request_json(f"ValueSet/$expand?url={ICD}?fhir_vs=isa/M99.4"))
+    assert {c.code for c in isa.expansion.contains} == {"M99.4", "M99.43", "M99.44", "M99.74"}
+
     with pytest.raises(FHIRNotFoundException) as not_found:
         fhir.request_json(f"CodeSystem/$lookup?system={COLORS}&code=purple")
     outcome = OperationOutcome(not_found.value.response.json())
@@ -580,6 +595,10 @@ HEADER_SETS = [
               {**HAPI_R4, "Accept": HAPI_ACCEPT,
                "Content-Type": "application/fhir+json; charset=UTF-8"},
               "Parameters", body=P_LOOKUP),
+    HeaderSet("HAPI R4", HAPI, "POST", "/fhir/ValueSet/$validate-code",
+              {**HAPI_R4, "Accept": HAPI_ACCEPT,
+               "Content-Type": "application/fhir+json; charset=UTF-8"},
+              "OperationOutcome", status=400, body=parameters(code=("Code", "red"))),
     HeaderSet("HAPI R4", HAPI, "GET", f"/fhir/ValueSet/$expand?url={VS}cool",
               {**HAPI_R4, "Accept": HAPI_ACCEPT}, "ValueSet"),
     HeaderSet("HAPI R4 JSON", HAPI_JSON, "GET", f"/fhir/ValueSet?url={VS}warm&_format=json",
@@ -614,6 +633,8 @@ HEADER_SETS = [
     HeaderSet("Firely R4 XML", FIRELY, "POST", "/fhir/ValueSet/$validate-code",
               {**FIRELY_AGENT, "Accept": FIRELY_XML, "Content-Type": FIRELY_XML},
               "Parameters", XML_CT, body=P_VS_VALIDATE),
+    HeaderSet("Firely R4 XML", FIRELY, "GET", f"/fhir/CodeSystem/$lookup?system={COLORS}&code=pink",
+              {**FIRELY_AGENT, "Accept": FIRELY_XML}, "OperationOutcome", XML_CT, status=404),
     HeaderSet("Firely R5 XML fhirVersion", FIRELY, "POST", "/r5/ValueSet/$expand",
               {**FIRELY_AGENT, "Accept": FIRELY_XML + "; fhirVersion=5.0",
                "Content-Type": FIRELY_XML + "; fhirVersion=5.0"},
