@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .model import CodeSystemInfo, Concept, Grouping
-from .search import TextIndex
+from .search import AddedWords, BitMatches, Extended, Matches, TextIndex, search_with_added
 
 
 def _fold(code: str) -> str:
@@ -34,6 +34,11 @@ class CodeSystemIndex:
     groupings: dict[str, Grouping] = field(default_factory=dict)
     _folded: dict[str, str] | None = None
     _text: TextIndex | None = None
+    # words added to a few concepts over ``_text`` (a supplement's designations): searched
+    # without rebuilding the index (``search_text``)
+    _added_words: AddedWords = field(default_factory=dict)
+    # the code system whose text index this one shares (a supplemented one's base)
+    _text_of: CodeSystemIndex | None = None
     _selectable: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Facts the operations derive from ``info`` on first use (which properties
     # are presentation-only, whether siblings are listed...): info never changes
@@ -95,8 +100,15 @@ class CodeSystemIndex:
     def text_index(self) -> TextIndex:
         """The text search index, built on first use (about a second for ICD-10-CM)."""
         if self._text is None:
+            if self._text_of is not None:
+                return self._text_of.text_index()  # built once, kept by the base
             self._text = TextIndex.build(self.concepts.values())
         return self._text
+
+    def search_text(self, text: str) -> Matches | BitMatches | Extended | None:
+        """The concepts whose words (code, display, designations) match every word of
+        ``text`` as a prefix, best first; None when ``text`` has no words."""
+        return search_with_added(self.text_index(), self._added_words, text)
 
     # Above this size, suggestions try the likely spellings of a code instead of
     # holding a folded map of every code (~15 MB per worker for ICD-10-CM).

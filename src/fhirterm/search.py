@@ -76,6 +76,20 @@ def _ordinals(bits: Bits, n: int | None = None) -> list[int]:
     return out
 
 
+def concept_words(c: Concept) -> set[str]:
+    """The words a text index finds ``c`` by: of its code, display and designations."""
+    out = set(words(c.code))
+    out.update(words(c.display or ""))
+    for d in c.designations:
+        out.update(words(d.value))
+    return out
+
+
+def _has_all(qwords: list[str], have: Iterable[str]) -> bool:
+    """Every query word is a prefix of one of ``have``."""
+    return all(any(w.startswith(q) for w in have) for q in qwords)
+
+
 @dataclass(slots=True)
 class TextIndex:
     codes: list[str]  # ordinal -> code
@@ -311,3 +325,47 @@ class Matches:
                     if len(ordered) >= limit:
                         break
         return [self.codes[o] for o in ordered]
+
+
+# code -> (the words the base index finds the concept by, the words added to it)
+AddedWords = dict[str, tuple[frozenset[str], frozenset[str]]]
+
+
+@dataclass(slots=True)
+class Extended:
+    """Matches of a base index, and after them concepts found only by added words."""
+
+    found: Matches | BitMatches
+    extra: list[str]
+
+    def __len__(self) -> int:
+        return len(self.found) + len(self.extra)
+
+    def top(self, n: int | None = None) -> list[str]:
+        """The first ``n`` codes (all when None): the base's best first, then the added."""
+        first = self.found.top(n)
+        if n is None:
+            return first + self.extra
+        return first + self.extra[: max(n - len(first), 0)]
+
+
+def search_with_added(
+    index: TextIndex, added: AddedWords, text: str
+) -> Matches | BitMatches | Extended | None:
+    """``index.search(text)`` over concepts some of which have words added (a supplement's
+    designations): the index is not rebuilt, the few changed concepts are tested on their own.
+
+    A concept the base index matches already is not repeated; one matched only with its
+    added words comes after the base's matches (it matches through a designation, the
+    lower tier of the ranking).
+    """
+    found = index.search(text)
+    if found is None or not added:
+        return found
+    qwords = list(dict.fromkeys(words(text)))
+    extra = [
+        code
+        for code, (base, more) in added.items()
+        if not _has_all(qwords, base) and _has_all(qwords, base | more)
+    ]
+    return Extended(found, extra) if extra else found

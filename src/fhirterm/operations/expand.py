@@ -90,7 +90,7 @@ def _matches(vs: CompiledValueSet, text: str) -> Iterator[Member] | None:
     def gen() -> Iterator[Member]:
         seen: set[tuple[str, str]] = set()
         for cs in systems:
-            m = cs.text_index().search(text)
+            m = cs.search_text(text)
             if m is None:
                 continue
             for code in m.top():
@@ -231,7 +231,7 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
     if whole is not None and req.filter and not req.active_only:
         # Fast path, the common picker case: text search over one whole code
         # system needs no membership tests, and only the page gets sorted.
-        found = whole.text_index().search(req.filter)
+        found = whole.search_text(req.filter)
         if found is not None:
             n = None if req.count is None else offset + req.count
             if n is None and len(found) > req.limit:

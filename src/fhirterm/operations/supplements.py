@@ -17,6 +17,7 @@ from ..errors import NotFound
 from ..index import CodeSystemIndex
 from ..model import Concept
 from ..registry import Registry
+from ..search import concept_words, words
 
 VALUESET_SUPPLEMENT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
 
@@ -136,14 +137,25 @@ def _merge(base: CodeSystemIndex, supp: CodeSystemIndex) -> CodeSystemIndex:
         if isinstance(base.concepts, Supplemented)
         else Supplemented(base.concepts, changed)
     )
-    # codes are the base's, so are its folded codes; its text index holds unless the
-    # supplement adds designations (they are searchable words): then it is rebuilt on use
-    adds_words = any(sc.designations for sc in supp.concepts.values())
+    # Codes are the base's, so are its folded codes and its text index (built on first use,
+    # by the base, which keeps it): the words of the
+    # designations the supplement adds are searched beside the index, for the few
+    # concepts that have them (rebuilding the index of ICD-10-CM took 3.4 s a request).
+    added = dict(base._added_words)
+    for code, sc in supp.concepts.items():
+        c = base.concepts.get(code)
+        if c is None or not sc.designations:
+            continue
+        before, more = added.get(code, (frozenset(concept_words(c)), frozenset()))
+        new = {w for d in sc.designations for w in words(d.value)}
+        added[code] = (before, more | (new - before))
     return CodeSystemIndex(
         info=info,
         concepts=concepts,
         roots=base.roots,
         groupings=base.groupings,
         _folded=base._folded,
-        _text=None if adds_words else base._text,
+        _text=base._text,
+        _added_words=added,
+        _text_of=base._text_of or base,
     )
