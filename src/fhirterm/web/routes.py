@@ -17,12 +17,13 @@ import orjson
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import UnsupportedMediaType
 
-from ..errors import InvalidRequest
+from .. import __version__
+from ..errors import InvalidRequest, NotFound
 from ..index import CodeSystemIndex
 from ..operations.limits import begin, end
 from ..operations.search import search
 from ..registry import Registry
-from ..wire import forms, resources
+from ..wire import forms, opdefs, resources
 from ..wire import params as wparams
 from ..wire import search as wsearch
 from ..wire import xml as wxml
@@ -239,6 +240,17 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
         name = f"{rt}_{op}".replace("-", "_")
         bp.add_url_rule(f"/{rt}/${op}", name, view, methods=list(methods))
         bp.add_url_rule(f"/{rt}/<id_>/${op}", f"{name}_instance", view, methods=list(methods))
+
+    # the definitions of the operations, as this server takes them
+
+    @bp.get("/OperationDefinition/<id_>")
+    def operation_definition(id_: str) -> Response:
+        wparams.from_query(request.args.items(multi=True)).check((), "OperationDefinition read")
+        op = opdefs.by_id(r5).get(id_)
+        if op is None:
+            known = ", ".join(opdefs.by_id(r5))
+            raise NotFound(f"OperationDefinition/{id_} is not known to this server; it has {known}")
+        return fhir_response(opdefs.definition(op, base(), fhir_version, __version__))
 
     # read and search of canonical resources
 

@@ -343,7 +343,7 @@ def _items(params: Any, where: str) -> list[tuple[str, str, Any]]:
             raise InvalidRequest(f"{w} ('{p['name']}') has more than one value[x]", expression=w)
         if values:
             suffix, value = values[0][5:], p[values[0]]
-            if suffix == "Boolean" and value in _BOOLEAN_TEXT:
+            if suffix == "Boolean" and isinstance(value, str) and value in _BOOLEAN_TEXT:
                 # FHIR's lexical form of a boolean, which some clients put in a JSON string
                 # (the HL7 test suite does, batch/batch-validate-bad): that exact text only
                 value = _BOOLEAN_TEXT[value]

@@ -12,6 +12,7 @@ from typing import Any
 from .. import __release_date__, __version__
 from ..index import CodeSystemIndex
 from ..model import Concept, Property
+from . import opdefs
 from .render import value_key
 
 SUBSETTED = {
@@ -97,18 +98,6 @@ def code_system(cs: CodeSystemIndex, with_concepts: bool) -> dict[str, Any]:
     return out
 
 
-OPERATIONS = (
-    ("lookup", "CodeSystem", "http://hl7.org/fhir/OperationDefinition/CodeSystem-lookup"),
-    (
-        "validate-code",
-        "CodeSystem",
-        "http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code",
-    ),
-    ("subsumes", "CodeSystem", "http://hl7.org/fhir/OperationDefinition/CodeSystem-subsumes"),
-    ("expand", "ValueSet", "http://hl7.org/fhir/OperationDefinition/ValueSet-expand"),
-    ("validate-code", "ValueSet", "http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code"),
-    ("translate", "ConceptMap", "http://hl7.org/fhir/OperationDefinition/ConceptMap-translate"),
-)
 VERSIONS_OPERATION = (
     "versions",
     "http://hl7.org/fhir/OperationDefinition/CapabilityStatement-versions",
@@ -171,15 +160,21 @@ def versions(supported: tuple[str, ...], default: str) -> dict[str, Any]:
 def capability_statement(
     base: str, code_systems: list[CodeSystemIndex], date: str, fhir_version: str = "4.0.1"
 ) -> dict[str, Any]:
+    # each operation's definition is the one this server publishes (opdefs: what it takes)
+    operations = [
+        (op.resource, op.code, f"{base}/OperationDefinition/{op.id}")
+        for op in opdefs.operations(fhir_version.startswith("5"))
+    ]
     resources_ = [
         {
             "type": rt,
             "interaction": [{"code": "read"}, {"code": "search-type"}],
             "searchParam": [{"name": n, "type": t} for n, t in SEARCH_PARAMS],
-            "operation": [{"name": n, "definition": d} for n, r, d in OPERATIONS if r == rt],
+            "operation": [{"name": n, "definition": d} for r, n, d in operations if r == rt],
         }
         for rt in ("CodeSystem", "ValueSet", "ConceptMap")
     ]
+    resources_.append({"type": "OperationDefinition", "interaction": [{"code": "read"}]})
     return {
         "resourceType": "CapabilityStatement",
         "id": "fhirterm",
@@ -213,7 +208,7 @@ def capability_statement(
                 "resource": resources_,
                 "operation": [
                     {"name": n, "definition": d}
-                    for n, d in (*((n, d) for n, _, d in OPERATIONS), VERSIONS_OPERATION)
+                    for n, d in (*((n, d) for _, n, d in operations), VERSIONS_OPERATION)
                 ],
             }
         ],
