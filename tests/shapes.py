@@ -11,7 +11,10 @@ The models accept empty arrays and objects, which FHIR JSON forbids ("empty obje
 arrays, null values and empty strings are not allowed", FHIR JSON page, section 2.6.2):
 ``empties`` finds those.
 
-``conftest.py`` runs ``check`` on every JSON response of the Flask test client, so a test
+An XML body (``application/fhir+xml``) must parse as the same model through fhir.resources'
+own XML reader (``model_validate_xml``), and what it reads must hold no empties either.
+
+``conftest.py`` runs ``check`` on every FHIR response of the Flask test client, so a test
 that meets an invalid body fails there, naming the request and the error.
 """
 
@@ -26,6 +29,7 @@ from fhir.resources.R4B import get_fhir_model_class as r4b_model
 
 RELEASES = {"fhir": "r4", "r4": "r4", "r5": "r5"}  # first path segment -> FHIR release
 FHIR_JSON = ("application/fhir+json", "application/json")
+FHIR_XML = ("application/fhir+xml", "application/xml")
 
 
 def release_of(path: str) -> str | None:
@@ -47,12 +51,30 @@ def empties(value: Any, where: str = "$") -> list[str]:
     return out
 
 
+def _model(release: str, resource_type: str) -> Any:
+    return (r5_model if release == "r5" else r4b_model)(resource_type)
+
+
+def xml_problems(raw: bytes, release: str) -> list[str]:
+    """What is wrong with the XML document ``raw`` as a resource of FHIR ``release``."""
+    from lxml import etree
+
+    try:
+        root = etree.fromstring(raw, parser=etree.XMLParser(resolve_entities=False))
+        resource_type = etree.QName(root).localname
+        model = _model(release, resource_type).model_validate_xml(raw)
+    except Exception as e:  # lxml's syntax error, pydantic's ValidationError, no such type
+        return [f"not a valid {release.upper()} resource in XML: {e}"]
+    body = orjson.loads(model.model_dump_json())
+    return problems(body, release)
+
+
 def problems(body: Any, release: str) -> list[str]:
     """What is wrong with ``body`` as a resource of FHIR ``release``; empty when nothing."""
     if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
         return ["not a FHIR resource (no resourceType)"]
     out = [f"empty or null value at {p}" for p in empties(body)]
-    model = (r5_model if release == "r5" else r4b_model)(body["resourceType"])
+    model = _model(release, body["resourceType"])
     try:
         model.model_validate(body)
     except Exception as e:  # pydantic ValidationError, or a model's own error
@@ -64,18 +86,23 @@ _seen: set[bytes] = set()  # digests of bodies already found valid (a suite repe
 
 
 def check(method: str, path: str, content_type: str, raw: bytes) -> None:
-    """AssertionError when a FHIR JSON response under a FHIR base is not valid in its release."""
+    """AssertionError when a FHIR JSON or XML response under a FHIR base is not valid in its
+    release."""
     release = release_of(path)
-    if release is None or not raw or content_type.split(";")[0].strip() not in FHIR_JSON:
+    mime = content_type.split(";")[0].strip()
+    if release is None or not raw or mime not in FHIR_JSON + FHIR_XML:
         return
     digest = hashlib.blake2b(release.encode() + raw, digest_size=16).digest()
     if digest in _seen:
         return
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise AssertionError(f"{method} {path}: the body is not JSON: {e}") from None
-    found = problems(body, release)
+    if mime in FHIR_XML:
+        found = xml_problems(raw, release)
+    else:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            raise AssertionError(f"{method} {path}: the body is not JSON: {e}") from None
+        found = problems(body, release)
     if found:
         raise AssertionError(f"{method} {path}: " + "; ".join(found)[:4000])
     if len(_seen) < 100_000:

@@ -6,8 +6,8 @@ form, following the HL7 version converter (org.hl7.fhir.convertors, ``ConceptMap
 
 - ConceptMap R4 -> R5: ``source[x]``/``target[x]`` -> ``sourceScope[x]``/``targetScope[x]``;
   ``group.source`` + ``sourceVersion`` -> the canonical ``source|version`` (target alike);
-  ``target.equivalence`` -> ``relationship`` (the R4 code kept in the converter's
-  extension on ``_relationship``), ``unmatched`` -> ``element.noMap`` (the target's
+  ``target.equivalence`` -> ``relationship`` (an R4 code R5 has no code for kept in the
+  converter's extension on ``_relationship``), ``unmatched`` -> ``element.noMap`` (the target's
   comment kept in the converter's extension); ``dependsOn``/``product`` ``property``,
   ``system``, ``value``, ``display`` -> ``attribute`` and ``valueCoding`` or
   ``valueString``; ``unmapped.mode`` ``provided`` -> ``use-source-code``, ``url`` ->
@@ -196,10 +196,18 @@ def _target_to_r5(t: dict[str, Any]) -> dict[str, Any]:
     }
     if "equivalence" in t:
         eq = t["equivalence"]
-        out["relationship"] = EQUIVALENCE_TO_RELATIONSHIP.get(eq, "related-to")
-        rel = dict(t.get("_equivalence", {}))
-        rel["extension"] = [*rel.get("extension", []), {"url": OLD_EQUIVALENCE, "valueCode": eq}]
-        out["_relationship"] = rel
+        out["relationship"] = rel = EQUIVALENCE_TO_RELATIONSHIP.get(eq, "related-to")
+        old = dict(t.get("_equivalence", {}))
+        if RELATIONSHIP_TO_EQUIVALENCE.get(rel) != eq:
+            # R5 has no code for it (equal, subsumes, specializes, inexact): kept in the
+            # converter's extension so the R4 form gives it back. (The HL7 converter writes
+            # it on every target; a lossless one needs none, and it would double a map.)
+            old["extension"] = [
+                *old.get("extension", []),
+                {"url": OLD_EQUIVALENCE, "valueCode": eq},
+            ]
+        if old:
+            out["_relationship"] = old
     for k in ("dependsOn", "product"):
         if k in t:
             out[k] = [_other_to_r5(o) for o in t[k]]
