@@ -187,6 +187,13 @@ def test_fhirpy_sync_errors_are_operation_outcomes(server: str) -> None:
     assert r4(bad.value.resource).issue[0].severity == "error"
     with pytest.raises(ResourceNotFound):
         client.reference("ValueSet", "no-such-value-set").to_resource()
+    # the server is read-only: fhirpy's writes get a 405 OperationOutcome, which it raises
+    with pytest.raises(OperationOutcome) as refused:
+        client.resource("ValueSet", url=VS + "new", status="draft").save()
+    assert r4(refused.value.resource).issue[0].code == "not-supported"
+    with pytest.raises(OperationOutcome) as refused:
+        client.reference("ValueSet", "warm").delete()
+    assert r4(refused.value.resource).issue[0].code == "not-supported"
 
 
 def test_fhirpy_sync_searches_and_reads(server: str) -> None:
