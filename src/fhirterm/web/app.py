@@ -23,6 +23,8 @@ from .endpoints import BASES, State
 from .fast import FastReads, WSGIApp
 from .headers import ResponseHeaders
 from .negotiation import FHIR_JSON
+from .pages import PREFIX as PAGES_PREFIX
+from .pages import pages_blueprint
 from .routes import fhir_blueprint
 
 STATIC_BODY = orjson.dumps(
@@ -63,7 +65,8 @@ def serving_gc() -> None:
 def create_app(
     settings: Settings | None = None, registry: Registry | None = None, fast_path: bool = True
 ) -> Flask:
-    """Build the WSGI app: FHIR R4 at /fhir and /r4, R5 at /r5, health at /healthz and /readyz.
+    """Build the WSGI app: FHIR R4 at /fhir and /r4, R5 at /r5, health at /healthz and /readyz,
+    the human-readable pages at /browse (``web.pages``).
 
     ``registry`` defaults to loading the content that ``settings`` names
     (``Settings.from_env()`` by default). ``fast_path`` installs ``FastReads``
@@ -84,6 +87,8 @@ def create_app(
     for base, r5 in BASES.items():
         version = "5.0.0" if r5 else "4.0.1"
         app.register_blueprint(fhir_blueprint(base, fhir_version=version), url_prefix=f"/{base}")
+
+    app.register_blueprint(pages_blueprint(), url_prefix=PAGES_PREFIX)
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -20,7 +20,9 @@ Security headers, for a JSON API that is never meant to be rendered as a
 page: ``X-Content-Type-Options: nosniff`` (no type sniffing of an answer),
 ``Content-Security-Policy: default-src 'none'; frame-ancestors 'none'`` and
 ``X-Frame-Options: DENY`` (nothing loads or frames from an answer),
-``Referrer-Policy: no-referrer``. Errors (4xx, 5xx) carry
+``Referrer-Policy: no-referrer``. The human-readable pages (``PAGES``) get a
+policy that lets them load their own stylesheet, script and icon (and the
+script ask the same origin for results), and nothing from another host. Errors (4xx, 5xx) carry
 ``Cache-Control: no-store``: an error says nothing lasting about the
 resource. Successful answers carry no cache header: the content is stable
 while the server runs but changes with a deployment, which a proxy in front
@@ -48,6 +50,17 @@ SECURITY = (
     ("X-Frame-Options", "DENY"),
     ("Referrer-Policy", "no-referrer"),
 )
+# The human-readable pages (web/pages, under PAGES) load their own stylesheet, script and
+# icon, and their script asks the same origin for search results: nothing else, and
+# nothing from another host.
+PAGES = "/browse"
+PAGE_CSP = (
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+PAGE_SECURITY = tuple(
+    (k, PAGE_CSP) if k == "Content-Security-Policy" else (k, v) for k, v in SECURITY
+)
 NO_STORE = ("Cache-Control", "no-store")
 # Access-Control-Request-Headers as a browser sends it: header names separated by commas
 _HEADER_LIST = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+(?:\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$")
@@ -73,6 +86,8 @@ class ResponseHeaders:
         # what every response gets when the origin needs no look-up
         self.fixed = [*SECURITY, *cors]
         self.fixed_error = [*self.fixed, NO_STORE]
+        self.page = [*PAGE_SECURITY, *cors]
+        self.page_error = [*self.page, NO_STORE]
 
     def _allowed(self, environ: dict[str, Any]) -> str | None:
         """The Access-Control-Allow-Origin value for this request, or None."""
@@ -119,7 +134,10 @@ class ResponseHeaders:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "OPTIONS":
             return self.options(environ, start_response)
-        fixed, fixed_error = self.fixed, self.fixed_error
+        if environ.get("PATH_INFO", "").startswith(PAGES):
+            fixed, fixed_error = self.page, self.page_error
+        else:
+            fixed, fixed_error = self.fixed, self.fixed_error
         extra = self._extra(environ) if self.origins else None
 
         def with_headers(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:

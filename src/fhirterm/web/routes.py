@@ -30,6 +30,7 @@ from ..wire import xml as wxml
 from . import negotiation as neg
 from .endpoints import OPERATIONS, Call, Endpoint, State, code_system, prepare, resource
 from .errors import CHOICE, fhir_response, outcome
+from .headers import PAGES
 
 BODY = "fhirterm.body"  # environ key: the format of a POST body (json or xml)
 LARGE = 1000  # concepts above which a read leaves them out unless asked
@@ -189,8 +190,9 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
         mode = request.args.get("mode")
         here, systems = base(), st.content(r5).all_code_systems()
         if mode in (None, "full", "normative"):
+            pages = public_base(st.settings.base_url, PAGES.strip("/"))
             return fhir_response(
-                resources.capability_statement(here, systems, st.started, fhir_version)
+                resources.capability_statement(here, systems, st.started, fhir_version, pages)
             )
         if mode == "terminology":
             return fhir_response(resources.terminology_capabilities(here, systems, st.started, r5))

@@ -158,8 +158,14 @@ def versions(supported: tuple[str, ...], default: str) -> dict[str, Any]:
 
 
 def capability_statement(
-    base: str, code_systems: list[CodeSystemIndex], date: str, fhir_version: str = "4.0.1"
+    base: str,
+    code_systems: list[CodeSystemIndex],
+    date: str,
+    fhir_version: str = "4.0.1",
+    pages: str | None = None,
 ) -> dict[str, Any]:
+    """The server's CapabilityStatement; ``pages`` is the address of the human-readable
+    pages, named in ``rest.documentation`` (FHIR's place for how to use the server)."""
     # each operation's definition is the one this server publishes (opdefs: what it takes)
     operations = [
         (op.resource, op.code, f"{base}/OperationDefinition/{op.id}")
@@ -205,6 +211,15 @@ def capability_statement(
         "rest": [
             {
                 "mode": "server",
+                **(
+                    {
+                        "documentation": "Every code of every code system served here also "
+                        f"has a page for people at {pages}/{{code-system-id}}/{{code}} "
+                        f"(browse and search from {pages}/)."
+                    }
+                    if pages
+                    else {}
+                ),
                 "resource": resources_,
                 "operation": [
                     {"name": n, "definition": d}
