@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Screenshots of each kind of page for people, for docs/pages/ (shown in the README).
+
+Takes the address of a running server with the full content (``fhirterm serve``),
+opens each page in Debian's headless Chromium (as the browser tests do) and writes
+one PNG per page kind:
+
+    python scripts/page_screenshots.py http://127.0.0.1:8080 [--out docs/pages]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.browser import make_driver  # noqa: E402
+
+# file name -> (path, window width, height)
+PAGES = {
+    "code-page.png": ("/browse/icd10cm/M99.44", 1100, 2400),
+    "code-page-unreviewed.png": ("/browse/icd10cm/E11.9", 1100, 1400),
+    "header.png": ("/browse/icd10cm/M99.4", 1100, 1400),
+    "seventh-character.png": ("/browse/icd10cm/S06.0X0A", 1100, 1400),
+    "search.png": ("/browse/?q=sacral+stenosis", 1100, 1000),
+    "chapter.png": ("/browse/icd10cm/13", 1100, 1200),
+    "code-systems.png": ("/browse/", 1100, 700),
+    "phone.png": ("/browse/icd10cm/M99.44", 390, 1600),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("root", help="the server's address, e.g. http://127.0.0.1:8080")
+    ap.add_argument("--out", default=str(REPO / "docs" / "pages"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    driver, profile = make_driver()
+    try:
+        for name, (path, width, height) in PAGES.items():
+            driver.set_window_size(width, height)
+            driver.get(args.root.rstrip("/") + path)
+            driver.save_screenshot(str(out / name))
+            print(out / name)
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
