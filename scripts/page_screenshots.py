@@ -18,6 +18,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 from tests.browser import make_driver  # noqa: E402
 
 # file name -> (path, window width, height)
@@ -47,6 +49,17 @@ def main() -> None:
             driver.get(args.root.rstrip("/") + path)
             driver.save_screenshot(str(out / name))
             print(out / name)
+        # the list shown while typing
+        driver.set_window_size(1100, 800)
+        driver.get(args.root.rstrip("/") + "/browse/")
+        box = driver.find_element("id", "q")
+        box.send_keys("sacral stenosis")
+        WebDriverWait(driver, 10).until(
+            lambda d: d.find_elements("css selector", "#q-suggest [role=option]")
+        )
+        box.send_keys(Keys.ARROW_DOWN)
+        driver.save_screenshot(str(out / "search-as-you-type.png"))
+        print(out / "search-as-you-type.png")
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)

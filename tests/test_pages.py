@@ -374,3 +374,8 @@ def test_full_release_pages(full_client: Any) -> None:
     assert len(o.hrefs("/browse/icd10cm/")) == 22 + 0  # the 22 chapters
     o = page(full_client, "/browse/icd10cm/13")
     assert "/browse/icd10cm/M99-M99" in o.hrefs("/browse/")
+    # a CPT code lists the diagnoses the map links to it, each with why
+    o = page(full_client, "/browse/cpt/98925")
+    assert "Codes linked to 98925" in [t for _, t in o.headings]
+    assert "/browse/icd10cm/M99.44" in o.hrefs("/browse/icd10cm/")
+    assert "OMT is reported by the number of body regions treated" in o.plain

@@ -23,7 +23,7 @@ from ..model import Grouping, Property
 from ..registry import Registry
 from .expand import ExpandRequest, expand
 from .lookup import lookup, siblings
-from .translate import related
+from .translate import Match, links, related
 from .types import LookupRequest
 
 # ICD-10-CM tabular notes (providers/icd10cm.py), in the order the tabular list prints them
@@ -184,6 +184,7 @@ class CodePage:
     notes: list[NoteGroup]  # the code's own notes first, then its ancestors', nearest first
     seventh: tuple[str, list[tuple[str, str]]] | None  # (code stating them, [(char, label)])
     related: list[Related]
+    linked_from: list[Related]  # the links of concept maps to this code, seen from their source
     editorial: Editorial
     editorial_system: bool  # the code system has an editorial layer (some codes reviewed)
     designations: list[tuple[str, str | None, str | None]]  # (value, language, use)
@@ -342,6 +343,7 @@ def code_page(registry: Registry, cs: CodeSystemIndex, code: str) -> CodePage:
         notes=notes,
         seventh=seventh,
         related=_related(registry, cs, code),
+        linked_from=_linked_from(registry, cs, code),
         editorial=_editorial(cs, by),
         editorial_system=any(d.code == "verified" for d in cs.info.property_defs),
         designations=designations,
@@ -421,26 +423,35 @@ def _target(cs: CodeSystemIndex, raw: str, cited: set[Any]) -> str | None:
 
 
 def _related(registry: Registry, cs: CodeSystemIndex, code: str) -> list[Related]:
-    out: list[Related] = []
-    for _prop, m in related(registry, cs.info.url, code):
-        cm = registry.canonical("ConceptMap", m.source)
-        target = registry.find_code_system(m.concept.system or "")
-        out.append(
-            Related(
-                system=m.concept.system or "",
-                code=m.concept.code or "",
-                display=m.concept.display,
-                comment=m.comment,
-                link_source=m.link_source,
-                page_id=target.info.id
-                if target is not None and m.concept.code in target.concepts
-                else None,
-                map_url=m.source,
-                map_title=(cm or {}).get("title") or (cm or {}).get("name"),
-                map_id=(cm or {}).get("id"),
-            )
-        )
-    return out
+    return [_link(registry, m) for _prop, m in related(registry, cs.info.url, code)]
+
+
+def _linked_from(registry: Registry, cs: CodeSystemIndex, code: str) -> list[Related]:
+    """The codes concept maps link to ``code`` (the ``$translate`` of it with ``reverse``)."""
+    return [
+        _link(registry, m)
+        for cm in registry.resources_of("ConceptMap")
+        if any(g.get("target") == cs.info.url for g in cm.get("group", []))
+        for m in links(cm, cs.info.url, code, reverse=True)
+    ]
+
+
+def _link(registry: Registry, m: Match) -> Related:
+    """A map's link as a page shows it: the code at the other end (its page, when the server
+    holds its code system), why, the link's source and the map."""
+    cm = registry.canonical("ConceptMap", m.source) or {}
+    other = registry.find_code_system(m.concept.system or "")
+    return Related(
+        system=m.concept.system or "",
+        code=m.concept.code or "",
+        display=m.concept.display,
+        comment=m.comment,
+        link_source=m.link_source,
+        page_id=other.info.id if other is not None and m.concept.code in other.concepts else None,
+        map_url=m.source,
+        map_title=cm.get("title") or cm.get("name"),
+        map_id=cm.get("id"),
+    )
 
 
 # a code as editorial text writes it (providers/editorial.py checks each against the content)
