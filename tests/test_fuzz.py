@@ -24,6 +24,7 @@ Two profiles:
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -144,9 +145,8 @@ any_json = st.recursive(
 )
 short_text = st.one_of(st.sampled_from(CODES + URLS + ODD[:-3]), st.text(max_size=30))
 # huge text (bodies only: a query's length is the HTTP server's limit, not ours), up to
-# HUGE characters: far beyond any code or URL, small enough that 10,000 cases stay within
-# the memory and time of a shared test machine
-HUGE = int(os.environ.get("FHIRTERM_FUZZ_HUGE", "8000"))
+# HUGE characters: far beyond any code or URL, well within the body limit
+HUGE = int(os.environ.get("FHIRTERM_FUZZ_HUGE", "60000"))
 huge_text = st.builds(
     lambda c, n: (c * n)[:HUGE],
     st.sampled_from(["x", "é", "M99.", " ", "a|"]),
@@ -596,12 +596,15 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_fuzz_slow(fuzz_server: str) -> None:
     import requests
 
-    session = requests.Session()
+    # a few keep-alive connections in turn, so that every worker gets requests
+    sessions = [requests.Session() for _ in range(4)]
+    turn = itertools.count()
 
     def send(
         method: str, path: str, query: str, body: bytes | None, headers: dict[str, str]
     ) -> tuple[int, bytes, str]:
         url = fuzz_server + path + (f"?{query}" if query else "")
+        session = sessions[next(turn) % len(sessions)]
         r = session.request(method, url, data=body, headers=headers, timeout=120)
         return r.status_code, r.content, r.headers.get("Content-Type", "")
 
