@@ -22,7 +22,7 @@ from flask.testing import FlaskClient
 from fhirterm.config import Settings
 from fhirterm.loading import load_registry
 from fhirterm.web import create_app
-from fhirterm.wire import forms
+from fhirterm.wire import forms, opdefs
 
 from . import shapes
 from .conformance.suite import OPERATIONS as SUITE_OPERATIONS
@@ -190,10 +190,16 @@ REQUESTS: list[tuple[str, str, str | tuple[str, str], str | None, int]] = [
         None,
         400,
     ),
+    ("OperationDefinition unknown", "GET", "OperationDefinition/nope", None, 404),
     ("unknown route", "GET", "Patient/1", None, 404),
     ("method not allowed", "DELETE", "CodeSystem/$lookup", None, 405),
     ("bad body", "POST", "CodeSystem/$lookup", "{not json", 400),
 ]
+
+
+# JSON on every base; XML (the same bodies through fhir.resources' serialiser, slow for the
+# large ones) on one base of each release
+FORMATS = [(b, JSON) for b in BASES] + [("r4", XML), ("r5", XML)]
 
 
 def _send(
@@ -210,11 +216,6 @@ def _problems(resp: Any, base: str) -> list[str]:
     if resp.mimetype == XML:
         return shapes.xml_problems(resp.get_data(), release)
     return shapes.problems(json.loads(resp.get_data()), release)
-
-
-# JSON on every base; XML (the same bodies through fhir.resources' serialiser, slow for the
-# large ones) on one base of each release
-FORMATS = [(b, JSON) for b in BASES] + [("r4", XML), ("r5", XML)]
 
 
 @pytest.mark.full
@@ -240,6 +241,24 @@ def test_every_kind_of_response_is_valid(
     assert r.status_code == status, (kind, r.get_data()[:500])
     assert r.mimetype == accept
     assert _problems(r, base) == []
+
+
+@pytest.mark.parametrize(
+    ("base", "accept"), FORMATS, ids=[f"{b}-{a.rsplit('+', 1)[1]}" for b, a in FORMATS]
+)
+def test_every_operation_definition_is_valid(client: FlaskClient, base: str, accept: str) -> None:
+    ids = opdefs.by_id(base == "r5")
+    assert len(ids) >= 7
+    for id_ in ids:
+        r = client.get(f"/{base}/OperationDefinition/{id_}", headers={"Accept": accept})
+        assert r.status_code == 200 and r.mimetype == accept
+        assert _problems(r, base) == [], id_
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_search_by_post_is_valid(client: FlaskClient, base: str) -> None:
+    r = client.post(f"/{base}/ValueSet/_search", data={"_count": "1"})
+    assert r.status_code == 200 and _problems(r, base) == []
 
 
 @pytest.mark.parametrize("base", BASES)
@@ -497,6 +516,48 @@ def test_r5_conceptmap_at_r4(forms_client: FlaskClient) -> None:
     assert len(g["unmapped"]["extension"]) == 2
     # the R5 form is served as written
     assert forms_client.get("/r5/ConceptMap/r5-map").json == R5_MAP
+
+
+def _matches(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """$translate's matches: part name -> value."""
+    return [
+        {p["name"]: next(v for k, v in p.items() if k.startswith("value")) for p in m["part"]}
+        for m in body["parameter"]
+        if m["name"] == "match"
+    ]
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_translate_reads_maps_of_either_release(forms_client: FlaskClient, base: str) -> None:
+    """R5's versioned group canonicals and sourceScope[x] mean what R4's sourceVersion and
+    source[x] mean."""
+    r5 = base == "r5"
+    op = f"/{base}/ConceptMap/$translate?"
+    cm = "url=http://example.org/ConceptMap/r5-map&"
+    a1 = (
+        "sourceSystem=http://example.org/cs-a&sourceCode=a1"
+        if r5
+        else "system=http://example.org/cs-a&code=a1"
+    )
+    b1 = (
+        "targetSystem=http://example.org/cs-b&targetCode=b1"
+        if r5
+        else "system=http://example.org/cs-b&code=b1&reverse=true"
+    )
+    (fwd,) = _matches(forms_client.get(op + cm + a1).json)
+    assert fwd["concept"] == {"system": "http://example.org/cs-b", "code": "b1"}
+    (rev,) = _matches(forms_client.get(op + cm + b1).json)
+    # in reverse R4 answers with the concept mapped from, R5 with the link's source
+    assert rev["source" if r5 else "concept"] == {
+        "system": "http://example.org/cs-a",
+        "version": "2",
+        "code": "a1",
+    }
+    # by scope: the R4 map (sourceUri) and the R5 map (sourceScopeUri) both state it
+    scope = "sourceScope" if r5 else "source"
+    found = _matches(forms_client.get(f"{op}{scope}=http://example.org/ValueSet/src&{a1}").json)
+    maps = {str(m.get("originMap", m.get("source"))).split("|")[0] for m in found}
+    assert maps == {"http://example.org/ConceptMap/r4-map", "http://example.org/ConceptMap/r5-map"}
 
 
 def test_r5_valueset_at_r4(forms_client: FlaskClient) -> None:

@@ -97,7 +97,9 @@ def _maps(registry: Registry, req: TranslateRequest) -> list[dict[str, Any]]:
     src_vs, tgt_vs = req.source, req.target
 
     def scope(cm: dict[str, Any], key: str) -> str | None:
-        v = cm.get(f"{key}Uri") or cm.get(f"{key}Canonical") or cm.get(f"{key}Scope")
+        # R4 source[x] (sourceUri, sourceCanonical), R5 sourceScope[x]
+        names = (f"{key}Uri", f"{key}Canonical", f"{key}ScopeUri", f"{key}ScopeCanonical")
+        v = next((cm[n] for n in names if n in cm), None)
         return str(v) if v is not None else None
 
     if src_vs:
@@ -105,6 +107,13 @@ def _maps(registry: Registry, req: TranslateRequest) -> list[dict[str, Any]]:
     if tgt_vs:
         maps = [m for m in maps if scope(m, "target") == tgt_vs]
     return maps
+
+
+def _side(g: dict[str, Any], key: str) -> tuple[str | None, str | None]:
+    """(system, version) of a group's ``source`` or ``target``: R4 states the version apart
+    (``sourceVersion``), R5 in the canonical (``url|version``)."""
+    url, _, version = str(g.get(key) or "").partition("|")
+    return url or None, version or g.get(key + "Version")
 
 
 def _match(
@@ -120,12 +129,14 @@ def _match(
     ls = next(
         (e.get("valueUri") for e in t.get("extension", []) if e.get("url") == LINK_SOURCE), None
     )
-    target = Coding(g.get("target"), t.get("code"), g.get("targetVersion"), t.get("display"))
+    tgt_system, tgt_version = _side(g, "target")
+    target = Coding(tgt_system, t.get("code"), tgt_version, t.get("display"))
     version = str(map_version) if map_version is not None else None
     if reverse:
+        src_system, src_version = _side(g, "source")
         return Match(
             _INVERSE.get(eq, eq),
-            Coding(g.get("source"), el.get("code"), g.get("sourceVersion"), el.get("display")),
+            Coding(src_system, el.get("code"), src_version, el.get("display")),
             url,
             t.get("comment"),
             ls,
@@ -142,7 +153,7 @@ def links(cm: dict[str, Any], system: str, code: str, reverse: bool = False) -> 
     version = cm.get("version")
     out: list[Match] = []
     for g in cm.get("group", []):
-        if g.get("target" if reverse else "source") != system:
+        if _side(g, "target" if reverse else "source")[0] != system:
             continue
         for el in g.get("element", []):
             for t in el.get("target", []):
@@ -199,11 +210,11 @@ def related(registry: Registry, system: str, code: str) -> list[tuple[str, Match
         index = {}
         for cm in registry.resources_of("ConceptMap"):
             for g in cm.get("group", []):
-                prop = RELATED_PROPERTY.get(g.get("target", ""))
+                prop = RELATED_PROPERTY.get(_side(g, "target")[0] or "")
                 if prop is None:
                     continue
                 for el in g.get("element", []):
-                    key = (g.get("source", ""), el.get("code", ""))
+                    key = (_side(g, "source")[0] or "", el.get("code", ""))
                     for t in el.get("target", []):
                         index.setdefault(key, []).append(
                             (prop, _match(str(cm.get("url", "")), g, el, t, False))
