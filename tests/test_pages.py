@@ -16,10 +16,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from flask import Response
 from werkzeug.test import Client
 
 from fhirterm.registry import Registry
-from fhirterm.web.app import create_wsgi
+from fhirterm.web.app import create_app, create_wsgi
+from fhirterm.web.cache import ResponseCache
 
 from .conftest import ICD, small_settings
 
@@ -312,6 +314,32 @@ def test_pages_have_their_own_csp_and_fhir_answers_keep_theirs(tmp_path: Path) -
     assert css.status_code == 200 and css.content_type.startswith("text/css")
     js = c.get("/browse/_static/pages.js").get_data(as_text=True)
     assert "innerHTML" not in js and "http" not in js
+
+
+def test_pages_stay_off_the_fast_path_and_the_response_cache(
+    small_registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page request passes the response cache and the fast path untouched (neither counts
+    nor runs an endpoint), and an operation request never reaches the pages."""
+    from fhirterm.web import endpoints, pages
+
+    app = create_app(small_settings(), small_registry)
+    cache = ResponseCache(app.wsgi_app)  # the fast path, as create_wsgi stacks it
+    c = Client(cache)
+    ran: list[str] = []
+    real = endpoints.OPERATIONS[("CodeSystem", "lookup")]
+    monkeypatch.setitem(
+        endpoints.OPERATIONS,
+        ("CodeSystem", "lookup"),
+        (lambda call: ran.append("lookup") or real[0](call), real[1]),
+    )
+    rendered: list[str] = []
+    monkeypatch.setattr(pages, "_html", lambda *a, **k: rendered.append(a[0]) or Response("x"))
+    for _ in range(3):
+        assert c.get("/browse/icd10cm/M99.44").status_code == 200
+    assert cache.hits == cache.misses == 0 and ran == []
+    assert c.get(f"/fhir/CodeSystem/$lookup?system={ICD}&code=M99.44").status_code == 200
+    assert ran == ["lookup"] and rendered == ["code.html"] * 3
 
 
 def test_no_page_asks_another_host(client: Any) -> None:
