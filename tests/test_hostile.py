@@ -45,18 +45,43 @@ def too_costly(r: Any, setting: str) -> str:
     return text
 
 
-def regex_vs(*patterns: str) -> dict[str, Any]:
+def regex_vs(*patterns: str, prop: str = "code") -> dict[str, Any]:
+    """A value set of ICD-10-CM with an include per pattern (a regex filter on ``prop``)."""
     return {
         "resourceType": "ValueSet",
         "url": "http://t/regex",
         "status": "active",
         "compose": {
             "include": [
-                {"system": ICD, "filter": [{"property": "code", "op": "regex", "value": p}]}
+                {"system": ICD, "filter": [{"property": prop, "op": "regex", "value": p}]}
                 for p in patterns
             ]
         },
     }
+
+
+# a supplement adding one designation to M99.44, and a value set of ICD-10-CM using it
+SUPPLEMENT = {
+    "resourceType": "CodeSystem",
+    "url": "http://t/supp",
+    "version": "1",
+    "status": "active",
+    "content": "supplement",
+    "supplements": ICD,
+    "concept": [{"code": "M99.44", "designation": [{"language": "de", "value": "Zorblax"}]}],
+}
+SUPPLEMENTED_VS = {
+    "resourceType": "ValueSet",
+    "url": "http://t/vs",
+    "status": "active",
+    "extension": [
+        {
+            "url": "http://hl7.org/fhir/StructureDefinition/valueset-supplement",
+            "valueCanonical": "http://t/supp",
+        }
+    ],
+    "compose": {"include": [{"system": ICD}]},
+}
 
 
 @pytest.fixture(scope="module")
@@ -253,12 +278,13 @@ def test_count_zero_is_the_total_alone(full_client: Any, full_registry: Registry
 
 
 def code_system(n: int) -> dict[str, Any]:
+    """A CodeSystem http://t/big of ``n`` concepts C0, C1... ("Concept number 0"...)."""
     return {
         "resourceType": "CodeSystem",
         "url": "http://t/big",
         "status": "active",
         "content": "complete",
-        "concept": [{"code": f"C{i}", "display": f"Concept {i}"} for i in range(n)],
+        "concept": [{"code": f"C{i}", "display": f"Concept number {i}"} for i in range(n)],
     }
 
 
@@ -342,27 +368,7 @@ def test_a_supplement_designation_is_searched_without_rebuilding_the_index(
 ) -> None:
     """A supplement adding one designation to ICD-10-CM rebuilt its whole text index for
     each request (3.4 s): the base index is shared, the designation searched beside it."""
-    supp = {
-        "resourceType": "CodeSystem",
-        "url": "http://t/supp",
-        "version": "1",
-        "status": "active",
-        "content": "supplement",
-        "supplements": ICD,
-        "concept": [{"code": "M99.44", "designation": [{"language": "de", "value": "Zorblax"}]}],
-    }
-    vs = {
-        "resourceType": "ValueSet",
-        "url": "http://t/vs",
-        "status": "active",
-        "extension": [
-            {
-                "url": "http://hl7.org/fhir/StructureDefinition/valueset-supplement",
-                "valueCanonical": "http://t/supp",
-            }
-        ],
-        "compose": {"include": [{"system": ICD}]},
-    }
+    supp, vs = SUPPLEMENT, SUPPLEMENTED_VS
 
     def search(text: str, *more: dict[str, Any]) -> list[str]:
         r = post(
@@ -391,3 +397,32 @@ def test_a_supplement_designation_is_searched_without_rebuilding_the_index(
     base = small_registry.code_system(ICD)
     merged = reg.code_system(ICD)
     assert merged.text_index() is base.text_index()
+
+
+def test_active_pages_of_a_whole_code_system_read_only_the_page(client: Any) -> None:
+    """activeOnly over one whole code system counts from the inactive flags; the page and
+    the total are those of the active codes in the code system's order."""
+    cs = code_system(12)
+    for i in (0, 3, 4, 9):
+        cs["concept"][i]["property"] = [{"code": "inactive", "valueBoolean": True}]
+    cs["property"] = [{"code": "inactive", "type": "boolean"}]
+    active = [f"C{i}" for i in range(12) if i not in (0, 3, 4, 9)]
+
+    def page(*more: dict[str, Any]) -> dict[str, Any]:
+        r = post(
+            client,
+            "ValueSet/$expand",
+            [
+                {"name": "url", "valueUri": "http://t/big?fhir_vs"},
+                {"name": "activeOnly", "valueBoolean": True},
+                {"name": "tx-resource", "resource": cs},
+                *more,
+            ],
+        )
+        assert r.status_code == 200, r.json
+        return dict(r.json["expansion"])
+
+    assert page({"name": "count", "valueInteger": 0})["total"] == len(active)
+    got = page({"name": "count", "valueInteger": 3}, {"name": "offset", "valueInteger": 2})
+    assert [c["code"] for c in got["contains"]] == active[2:5] and got["total"] == 8
+    assert [c["code"] for c in page()["contains"]] == active

@@ -11,7 +11,7 @@
 | FHIRTERM_CORS_ORIGINS | * | origins browser apps may call from (CORS): ``*`` any, a comma-separated list of ``scheme://host[:port]``, or ``none`` |
 | FHIRTERM_EXPAND_MAX_COUNT | 10000 | largest page of an expansion (count); a larger count is refused (422 too-costly): page with offset |
 | FHIRTERM_MAX_CODINGS | 1000 | most codings one $validate-code (CodeableConcept) or $batch-validate-code may carry (422 too-costly above it) |
-| FHIRTERM_MAX_TX_CONCEPTS | 50000 | most concepts the tx-resource parameters of one request may carry, all resources together (422 too-costly above it) |
+| FHIRTERM_MAX_TX_CONCEPTS | 25000 | most concepts the tx-resource parameters of one request may carry, all resources together (422 too-costly above it) |
 | FHIRTERM_REGEX_BUDGET_MS | 500 | time the regex filters of one request may take in all (422 too-costly when spent) |
 | FHIRTERM_REGEX_MAX_LENGTH | 1000 | longest regex filter pattern, in characters (422 too-costly above it) |
 | FHIRTERM_REGEX_MAX_SIZE | 10000 | largest regex filter pattern with its counted repeats written out (``(ab){3}`` is 6; 422 too-costly above it): compiling costs time and memory in proportion |
@@ -62,7 +62,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ("*",)
     expand_max_count: int = 10_000
     max_codings: int = 1_000
-    max_tx_concepts: int = 50_000
+    max_tx_concepts: int = 25_000
     regex_budget_ms: int = 500
     regex_max_length: int = 1_000
     regex_max_size: int = 10_000

@@ -165,6 +165,13 @@ class CodeSystemIndex:
         c = self.concepts.get(code)
         return c is not None and c.abstract
 
+    def is_inactive(self, code: str) -> bool:
+        f = getattr(self.concepts, "is_inactive", None)
+        if f is not None:
+            return bool(f(code))
+        c = self.concepts.get(code)
+        return c is not None and c.inactive
+
     def parents_of(self, code: str) -> tuple[str, ...]:
         f = getattr(self.concepts, "parents_of", None)
         if f is not None:

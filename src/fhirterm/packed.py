@@ -172,6 +172,10 @@ class PackedConcepts(MutableMapping[str, Concept]):
         i = self._pos.get(code)
         return i is not None and bool(self._flags[i] & 1)
 
+    def is_inactive(self, code: str) -> bool:
+        i = self._pos.get(code)
+        return i is not None and bool(self._flags[i] & 2)
+
     def parents_of(self, code: str) -> tuple[str, ...]:
         """The parents of a code; () for a code the system does not hold."""
         return self._codes_in(code, self._pbase, self._poff)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any
@@ -249,11 +249,19 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
     end = None if req.count is None else offset + req.count
     page: list[Member] = []
     total = 0
-    if whole is not None and not text_search and not active_only:
-        # every code of one code system: the total is its size, and only the page is read
-        # (count=0 asks for the total alone)
-        total = len(whole)
-        page = list(islice(members, offset, end))
+    if whole is not None and not text_search:
+        # every (active) code of one code system: counted from the codes (and the inactive
+        # flags), and only the page's concepts are read (count=0 asks for the total alone)
+        listed: Iterable[str] = whole.concepts
+        if active_only:
+            listed = [code for code in listed if not whole.is_inactive(code)]
+            total = len(listed)
+        else:
+            total = len(whole)
+        page = [
+            Member(whole, c, c.display)
+            for c in map(whole.concepts.__getitem__, islice(listed, offset, end))
+        ]
     else:
         for m in members:
             if offset <= total and (end is None or total < end):
