@@ -96,6 +96,14 @@ def codings(n: int) -> dict[str, Any]:
     return {"coding": [{"system": ICD, "code": f"M99.{i % 100:02d}"} for i in range(n)]}
 
 
+def whole_icd(includes: int, excludes: int = 0) -> dict[str, Any]:
+    """A value set including all of ICD-10-CM ``includes`` times, less ``excludes`` codes
+    each excluded on its own."""
+    exclude = [{"system": ICD, "concept": [{"code": f"A{i:02d}"}]} for i in range(excludes)]
+    compose = {"include": [{"system": ICD}] * includes, "exclude": exclude}
+    return {"resourceType": "ValueSet", "status": "active", "compose": compose}
+
+
 # kind -> (method, path and query, body or None, statuses expected)
 Case = tuple[str, str, bytes | None, tuple[int, ...]]
 
@@ -149,6 +157,24 @@ def cases() -> dict[str, Callable[[], Case]]:
             "ValueSet/$expand",
             parameters({"name": "valueSet", "resource": regex_vs("(M{100}){100}")}),
             (200, 422),  # compiled; tested on every code, it may outrun the budget
+        ),
+        "50 includes of all of ICD-10-CM": lambda: (
+            "POST",
+            "ValueSet/$expand",
+            parameters(
+                {"name": "valueSet", "resource": whole_icd(50)},
+                {"name": "count", "valueInteger": 10},
+            ),
+            (422,),
+        ),
+        "ICD-10-CM less 2,000 excludes": lambda: (
+            "POST",
+            "ValueSet/$expand",
+            parameters(
+                {"name": "valueSet", "resource": whole_icd(1, 2_000)},
+                {"name": "count", "valueInteger": 10},
+            ),
+            (422,),
         ),
         "count=100000": lambda: (
             "GET",

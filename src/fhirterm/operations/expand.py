@@ -89,11 +89,14 @@ def _matches(vs: CompiledValueSet, text: str) -> Iterator[Member] | None:
 
     def gen() -> Iterator[Member]:
         seen: set[tuple[str, str]] = set()
+        budget = limits.current()
         for cs in systems:
             m = cs.search_text(text)
             if m is None:
                 continue
-            for code in m.top():
+            for n, code in enumerate(m.top()):
+                if not n % limits.CHECK_EVERY:
+                    budget.check_cpu("Evaluating the value set")
                 c = vs.contains(cs.info.url, code, cs.info.version)
                 if c is None:
                     continue

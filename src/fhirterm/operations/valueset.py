@@ -460,7 +460,12 @@ class Include:
         else:
             gen = next((f.candidates for f in self.filters if f.candidates is not None), None)
             codes = gen() if gen is not None else cs.concepts
-        for code in codes:
+        budget = limits.current()
+        for n, code in enumerate(codes):
+            if not n % limits.CHECK_EVERY:
+                # the work between two checks includes what the consumer does with the
+                # members yielded (excludes, other includes' duplicates)
+                budget.check_cpu("Evaluating the value set")
             c = cs.get(code)
             if c is None or not all(f.test(c) for f in self.filters):
                 continue
