@@ -346,3 +346,40 @@ def test_well_formed_resources_still_work(client: Any) -> None:
         ),
     )
     assert r.status_code == 200, r.json
+
+
+def test_tx_resource_inside_a_batch_entry_is_not_left_unread(client: Any) -> None:
+    """A tx-resource applies to the whole request: inside one validation entry it is that
+    entry's error (it was ignored, and the code it defines reported unknown)."""
+    cs = code_system([{"code": "a", "display": "A"}])
+    entry = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "code", "valueCode": "a"},
+            {"name": "system", "valueUri": "http://example.org/cs"},
+            {"name": "tx-resource", "resource": cs},
+        ],
+    }
+    vs = value_set(include=[{"system": "http://example.org/cs"}])
+    r = post(
+        client,
+        "/fhir/ValueSet/$batch-validate-code",
+        body({"name": "valueSet", "resource": vs}, {"name": "validation", "resource": entry}),
+    )
+    assert r.status_code == 200
+    (result,) = r.json["parameter"]
+    assert result["resource"]["resourceType"] == "OperationOutcome"
+    assert "send tx-resource beside the validation parameters" in str(result["resource"])
+    # beside the entries it is used for every one of them
+    entry["parameter"].pop()
+    r = post(
+        client,
+        "/fhir/ValueSet/$batch-validate-code",
+        body(
+            {"name": "valueSet", "resource": vs},
+            {"name": "tx-resource", "resource": cs},
+            {"name": "validation", "resource": entry},
+        ),
+    )
+    (result,) = r.json["parameter"]
+    assert {"name": "result", "valueBoolean": True} in result["resource"]["parameter"]

@@ -311,6 +311,14 @@ def batch_validate_requests(
                 )
             inner = from_parameters(v)
             own = inner.names()
+            if "tx-resource" in own:
+                # the resources of a request are read once, for every entry: one sent
+                # inside an entry would otherwise be left unread
+                raise InvalidRequest(
+                    f"validation[{i}] holds a tx-resource: send tx-resource beside the "
+                    "validation parameters (it applies to every entry), not inside one",
+                    expression="tx-resource",
+                )
             merged = Params([it for it in p.items if it[0] not in own] + inner.items)
             if not merged.names() & set(CODE_FORMS):
                 raise InvalidRequest(NOTHING_TO_VALIDATE)
