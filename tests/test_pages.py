@@ -359,8 +359,8 @@ def test_capability_statement_names_the_pages(client: Any) -> None:
 
 
 @pytest.mark.full
-def test_full_release_code_page_has_every_section_of_the_seed_page(full_client: Any) -> None:
-    """M99.44 as the seed page shows it: every section, with its source and content."""
+def test_full_release_code_page_has_every_section(full_client: Any) -> None:
+    """M99.44 as a coder's reference page shows it: every section, with its source and content."""
     o = page(full_client, "/browse/icd10cm/M99.44")
     assert_accessible_outline(o)
     heads = [t for _, t in o.headings]

@@ -85,9 +85,9 @@ def headings(d: WebDriver, tag: str) -> list[str]:
     return [e.text for e in d.find_elements(By.TAG_NAME, tag)]
 
 
-def test_seed_page_m99_44(browser: WebDriver, root: str) -> None:
-    """Every section of the seed page (../shared/seeds/000_68ce2b88433da150.txt), with
-    its content and where it comes from."""
+def test_m99_44_page_has_every_section(browser: WebDriver, root: str) -> None:
+    """Every section a coder's reference page for M99.44 has, with its content and where it
+    comes from."""
     d = browser
     open_page(d, f"{root}/browse/icd10cm/M99.44")
     assert d.find_element(By.TAG_NAME, "h1").text == (
