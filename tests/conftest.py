@@ -11,8 +11,10 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import requests
 from flask.testing import FlaskClient
 
 from fhirterm.config import Settings
@@ -31,9 +33,12 @@ ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 
 @pytest.fixture(scope="session", autouse=True)
 def fhir_shapes() -> Iterator[None]:
-    """Every FHIR JSON response of a Flask test client is checked as its release's resource
-    (``shapes.check``): a test that meets an invalid body fails at the request."""
+    """Every FHIR response a test gets from a Flask test client, or from a live server
+    through ``requests`` (the conformance runner, fhirpy's and fhirclient's sync clients),
+    is checked as its release's resource (``shapes.check``): a test that meets an invalid
+    body fails at the request."""
     open_ = FlaskClient.open
+    send = requests.Session.send
 
     def checked(self: FlaskClient, *args: Any, **kwargs: Any) -> Any:
         resp = open_(self, *args, **kwargs)
@@ -42,10 +47,35 @@ def fhir_shapes() -> Iterator[None]:
         shapes.check(req.method, path, resp.content_type or "", resp.get_data())
         return resp
 
+    def checked_send(
+        self: requests.Session, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
+        resp = send(self, request, **kwargs)
+        if not kwargs.get("stream"):  # .content of a stream would read it before the caller
+            url = urlsplit(request.url or "")
+            path = url.path + (f"?{url.query}" if url.query else "")
+            ctype = resp.headers.get("Content-Type", "")
+            shapes.check(request.method or "", path, ctype, resp.content)
+        return resp
+
     checked.__wrapped__ = open_  # type: ignore[attr-defined]  # the unchecked request
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(FlaskClient, "open", checked)
+        mp.setattr(requests.Session, "send", checked_send)
         yield
+
+
+@pytest.fixture(autouse=True)
+def _stand_in_servers(request: pytest.FixtureRequest) -> Iterator[None]:
+    """No shape check for a test marked ``not_fhirterm`` (its servers are stand-ins)."""
+    if request.node.get_closest_marker("not_fhirterm") is None:
+        yield
+        return
+    shapes.paused = True
+    try:
+        yield
+    finally:
+        shapes.paused = False
 
 
 def small_settings(tmp: Path | None = None, **kw: object) -> Settings:

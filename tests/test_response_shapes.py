@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import requests
 from flask.testing import FlaskClient
 
 from fhirterm.config import Settings
@@ -612,7 +613,9 @@ def test_the_checker_finds_what_fhir_forbids() -> None:
     with pytest.raises(AssertionError, match="GET /r4/x: empty or null value at"):
         shapes.check("GET", "/r4/x", JSON, json.dumps(bundle).encode())
     shapes.check("GET", "/healthz", JSON, json.dumps(bundle).encode())  # not a FHIR base
-    assert FlaskClient.open.__name__ == "checked"  # conftest's hook is installed
+    # conftest's hooks are installed: the Flask test client and requests (live servers)
+    assert FlaskClient.open.__name__ == "checked"
+    assert requests.Session.send.__name__ == "checked_send"
 
 
 SUITE = Suite()
