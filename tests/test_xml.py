@@ -196,6 +196,41 @@ BAD_BODIES = {
         "not an element of FHIR R4 Parameters",
     ),
     "json-as-xml": (b'{"resourceType": "Parameters"}', "well-formed"),
+    "integer-too-large": (
+        b"<Parameters xmlns='http://hl7.org/fhir'><parameter><name value='n'/>"
+        b"<valueInteger value='" + b"9" * 5000 + b"'/></parameter></Parameters>",
+        "is not a FHIR int value",
+    ),
+    "decimal-not-a-number": (
+        b"<Parameters xmlns='http://hl7.org/fhir'><parameter><name value='n'/>"
+        b"<valueDecimal value='NaN'/></parameter></Parameters>",
+        "is not a FHIR decimal value",
+    ),
+    "decimal-overflow": (
+        b"<Parameters xmlns='http://hl7.org/fhir'><parameter><name value='n'/>"
+        b"<valueDecimal value='1e999'/></parameter></Parameters>",
+        "is not a FHIR decimal value",
+    ),
+    "boolean": (
+        b"<Parameters xmlns='http://hl7.org/fhir'><parameter><name value='n'/>"
+        b"<valueBoolean value='yes'/></parameter></Parameters>",
+        "is not a FHIR bool value",
+    ),
+    "text-content": (
+        b"<Parameters xmlns='http://hl7.org/fhir'><parameter><name>code</name>"
+        b"</parameter></Parameters>",
+        "text content is not allowed",
+    ),
+    "two-resources": (
+        b"<Parameters xmlns='http://hl7.org/fhir'><parameter><name value='r'/><resource>"
+        b"<Parameters/><Parameters/></resource></parameter></Parameters>",
+        "exactly one resource",
+    ),
+    "repeated-single": (
+        b"<Parameters xmlns='http://hl7.org/fhir'><parameter><name value='a'/>"
+        b"<name value='b'/></parameter></Parameters>",
+        "does not repeat",
+    ),
     # billion laughs: nested internal entities, ~3 GB if expanded
     "billion-laughs": (
         b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'

@@ -30,6 +30,7 @@ none; billion-laughs and external-entity attacks live there).
 
 from __future__ import annotations
 
+import math
 import re
 import types
 import typing
@@ -51,7 +52,8 @@ _NO_DOCTYPE = (
     "The XML body has a DOCTYPE; FHIR XML has none, and DTDs and entities are not "
     "processed: send the resource without it"
 )
-_INTEGER = re.compile(r"-?[0-9]+")
+_INTEGER = re.compile(r"[-+]?[0-9]+")
+_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 # kinds of element
 PRIMITIVE, COMPLEX, RESOURCE, XHTML = "primitive", "complex", "resource", "xhtml"
@@ -317,19 +319,21 @@ def _quote(text: str) -> str:
 
 
 def _json_value(text: str, el: _Element, where: str) -> Any:
+    """The JSON value of a primitive's ``value`` attribute; InvalidRequest when not of its type."""
     if el.json == "bool":
         if text in ("true", "false"):
             return text == "true"
     elif el.json == "int":
-        if _INTEGER.fullmatch(text):
+        # FHIR integers are 32-bit; the length check comes first, so no huge number is converted
+        if len(text) <= 11 and _INTEGER.fullmatch(text) and -(2**31) <= int(text) < 2**31:
             return int(text)
     elif el.json == "decimal":
-        if _INTEGER.fullmatch(text):
-            return int(text)
-        try:
-            return float(text)
-        except ValueError:
-            pass
+        if _DECIMAL.fullmatch(text):
+            if _INTEGER.fullmatch(text) and len(text) <= 18:
+                return int(text)
+            value = float(text)
+            if math.isfinite(value):
+                return value
     else:
         return text
     raise InvalidRequest(f"{where}: '{_quote(text)}' is not a FHIR {el.json} value")
@@ -377,6 +381,10 @@ def _read(node: Any, t: _Type, where: str, r5: bool) -> dict[str, Any]:
         name = el.name
         here = f"{where}.{name}"
         if el.kind == PRIMITIVE:
+            if child.text and child.text.strip():
+                raise InvalidRequest(
+                    f"{here}: text content is not allowed (FHIR XML puts it in a value attribute)"
+                )
             text = child.get("value")
             values.setdefault(name, []).append(
                 None if text is None else _json_value(text, el, here)
