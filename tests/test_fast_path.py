@@ -147,6 +147,23 @@ def test_unexpected_error_is_a_500_outcome(
     assert body["issue"][0]["code"] == "exception" and "boom" not in r.text
 
 
+def test_unserialisable_answer_is_a_500_outcome(
+    full_registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer orjson cannot write (here an integer beyond 64 bits) is a 500 OperationOutcome,
+    not an empty 500 from the WSGI server."""
+
+    def unwritable(_call: endpoints.Call) -> dict[str, Any]:
+        return {"resourceType": "Parameters", "parameter": [{"name": "n", "valueInteger": 2**64}]}
+
+    monkeypatch.setitem(endpoints.OPERATIONS, ("CodeSystem", "lookup"), (unwritable, ("GET",)))
+    app = create_app(Settings(content_dir=REPO / "codesystems"), full_registry)
+    r = Client(app).get(f"/fhir/CodeSystem/$lookup?system={quote(ICD)}&code=M99.44")
+    assert r.status_code == 500
+    assert orjson.loads(r.data)["resourceType"] == "OperationOutcome"
+    assert r.headers["Content-Type"].startswith("application/fhir+json")
+
+
 def test_live_server_answers_on_the_fast_path(live_server: str) -> None:
     """Over real HTTP (granian, the production stack): answers and errors of the fast path."""
     import urllib.error

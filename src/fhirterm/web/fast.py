@@ -76,7 +76,11 @@ class FastReads:
             status, body = 500, UNEXPECTED
         finally:
             end(budget)
-        data = orjson.dumps(body)
+        try:
+            data = orjson.dumps(body)
+        except TypeError:  # orjson.JSONEncodeError: a body we built wrong, never the client's fault
+            log.exception("answer to GET %s cannot be written as JSON", environ.get("PATH_INFO"))
+            status, data = 500, orjson.dumps(UNEXPECTED)
         start_response(
             _STATUS[status],
             [("Content-Type", choice.content_type), ("Content-Length", str(len(data))), VARY],
