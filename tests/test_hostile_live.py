@@ -176,6 +176,26 @@ def cases() -> dict[str, Callable[[], Case]]:
             ),
             (422,),
         ),
+        "50,000 property parameters, a page of 2,000": lambda: (
+            "POST",
+            "ValueSet/$expand",
+            parameters(
+                {"name": "url", "valueUri": f"{ICD}?fhir_vs"},
+                {"name": "count", "valueInteger": 2000},
+                *({"name": "property", "valueString": f"p{i}"} for i in range(50_000)),
+            ),
+            (422,),
+        ),
+        "displayLanguage of 200,000 languages, a page of 2,000": lambda: (
+            "POST",
+            "ValueSet/$expand",
+            parameters(
+                {"name": "url", "valueUri": f"{ICD}?fhir_vs"},
+                {"name": "count", "valueInteger": 2000},
+                {"name": "displayLanguage", "valueCode": ",".join(f"x{i}" for i in range(200_000))},
+            ),
+            (422,),
+        ),
         "count=100000": lambda: (
             "GET",
             f"ValueSet/$expand?url={icd_vs}&count=100000",

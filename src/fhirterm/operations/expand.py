@@ -354,7 +354,15 @@ def _result(
             presentation[id(m.cs)] = frozenset(
                 d.code for d in m.cs.info.property_defs if d.uri in PRESENTATION_URIS
             )
-    items = [_item(m, req, langs, m.system in versioned, presentation[id(m.cs)]) for m in page]
+    budget = limits.current()
+    items: list[ExpansionItem] = []
+    for m in page:
+        # an item's cost grows with the properties, designations and languages asked for
+        budget.check_cpu(
+            "Building the expansion",
+            "ask for fewer codes a page (count), properties, designations or languages",
+        )
+        items.append(_item(m, req, langs, m.system in versioned, presentation[id(m.cs)]))
     if nest:
         items = _nest(page, items)
     params = _echo(req)
