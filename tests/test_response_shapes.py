@@ -34,6 +34,9 @@ BASES = ("fhir", "r4", "r5")
 MAP = "http://fhirterm.org/fhir/ConceptMap/icd10cm-to-cpt"
 CPT = "http://www.ama-assn.org/go/cpt"
 BILLABLE = "http://fhirterm.org/fhir/ValueSet/icd10cm-billable"
+# a small one to expand: the first expansion of the billable codes (~74,000) can exceed the
+# CPU budget of a request on a loaded machine
+CHAPTER_13 = "http://fhirterm.org/fhir/ValueSet/icd10cm-chapter-13"
 JSON = "application/fhir+json"
 XML = "application/fhir+xml"
 
@@ -86,7 +89,7 @@ REQUESTS: list[tuple[str, str, str | tuple[str, str], str | None, int]] = [
     ("cs validate-code error", "GET", f"CodeSystem/$validate-code?url={ICD}&bogus=1", None, 400),
     ("subsumes", "GET", f"CodeSystem/$subsumes?system={ICD}&codeA=M99&codeB=M99.4", None, 200),
     ("subsumes error", "GET", f"CodeSystem/$subsumes?system={ICD}&codeA=M99", None, 400),
-    ("expand", "GET", f"ValueSet/$expand?url={BILLABLE}&count=3", None, 200),
+    ("expand", "GET", f"ValueSet/$expand?url={CHAPTER_13}&count=3", None, 200),
     (
         "expand with properties and definition",
         "GET",
