@@ -3,7 +3,7 @@
 | variable | default | meaning |
 |---|---|---|
 | FHIRTERM_CONTENT_DIR | ./codesystems | folder of FHIR JSON resources and editorial files |
-| FHIRTERM_ICD10CM | (bundled April 2026 XML) | CDC tabular XML or zip files, separated by the OS path separator; ``path#version`` sets the version; ``none`` loads no ICD-10-CM |
+| FHIRTERM_ICD10CM | (the bundled releases) | CDC tabular XML (plain or .xz) or zip files, separated by the OS path separator; ``path#version`` sets the version, ``path#version#START/END`` the period in effect; ``none`` loads no ICD-10-CM |
 | FHIRTERM_BASE_URL | http://127.0.0.1:8080/fhir | the public base address, used in Bundle links and CapabilityStatement |
 | FHIRTERM_MAX_BODY | 10485760 | largest request body in bytes (413 above it) |
 | FHIRTERM_EXPANSION_LIMIT | 1000 | largest unpaged expansion (as tx.fhir.org); page with count/offset |
@@ -55,7 +55,7 @@ class Settings:
     """Server settings; ``from_env`` reads them from the environment."""
 
     content_dir: Path = field(default_factory=_default_content_dir)
-    icd10cm: tuple[str, ...] | None = None  # None: the bundled release
+    icd10cm: tuple[str, ...] | None = None  # None: the bundled releases
     base_url: str = "http://127.0.0.1:8080/fhir"
     max_body: int = 10 * 1024 * 1024
     expansion_limit: int = 1000

@@ -59,7 +59,7 @@ def load_icd10cm(spec: str | None, cache_dir: Path | None) -> CodeSystemIndex:
     Without a cache folder (or when it cannot be written) the release is
     parsed and kept as objects in memory.
     """
-    path = icd10cm.bundled_xml() if spec is None else Path(str(spec).rsplit("#", 1)[0])
+    path = icd10cm.bundled_xml() if spec is None else Path(str(spec).split("#", 1)[0])
     if cache_dir is None or not path.exists():
         return icd10cm.load(spec)
     file_hash = _file_hash(path)
@@ -130,7 +130,13 @@ def load_registry(settings: Settings) -> Registry:
     """Load all content named by ``settings``; ContentError (file and field) when invalid."""
     reg = Registry()
     with _no_gc():
-        specs: tuple[str | None, ...] = (None,) if settings.icd10cm is None else settings.icd10cm
+        # By default every bundled release: the newest answers requests without a
+        # version, and a date of service picks the release in effect.
+        specs: tuple[str | None, ...] = (
+            tuple(str(p) for p in icd10cm.bundled_files())
+            if settings.icd10cm is None
+            else settings.icd10cm
+        )
         icd: list[CodeSystemIndex] = []
         for spec in specs:
             ix = load_icd10cm(spec, settings.cache_dir)

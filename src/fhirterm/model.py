@@ -123,6 +123,10 @@ class CodeSystemInfo:
     property_defs: tuple[PropertyDef, ...] = ()
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # First and last day (ISO dates, inclusive) this version is in effect for services
+    # (R5 CodeSystem.effectivePeriod); None when not known. A date of service picks the
+    # version whose period holds it.
+    effective: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from ..errors import InvalidRequest, TooCostly
 from ..index import CodeSystemIndex
 from ..model import Designation, Property
 from ..registry import Registry
-from . import limits, supplements
+from . import dates, limits, supplements
 from .valueset import (
     CompiledValueSet,
     Member,
@@ -48,6 +48,7 @@ class ExpandRequest:
     default_valueset_versions: tuple[str, ...] = ()  # url|version of imports stated without one
     use_supplements: tuple[str, ...] = ()  # useSupplement: supplements to apply (canonicals)
     versions_match: bool | None = None  # versionsMatch: versions of a code system are one
+    date: str | None = None  # the date of service: picks the version in effect that day
     limit: int = 1000  # the largest unpaged expansion (Settings.expansion_limit)
 
 
@@ -215,7 +216,8 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
     vs = compile_value_set(
         registry,
         vs_res,
-        versions=rules or None,
+        # the date of service chooses the version of a code system with dated versions
+        versions=dates.rules_on(registry, rules, req.date) or None,
         vs_defaults=canonical_versions(req.default_valueset_versions, "default-valueset-version"),
         versions_match=req.versions_match,
     )

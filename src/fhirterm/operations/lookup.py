@@ -8,7 +8,7 @@ from ..errors import CodeNotFound, InvalidRequest
 from ..index import CodeSystemIndex
 from ..model import Concept, Designation, Property, code_properties
 from ..registry import Registry
-from . import supplements
+from . import dates, supplements
 from .translate import related
 from .types import LookupRequest, LookupResult
 
@@ -123,6 +123,8 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
     if req.use_supplements:
         registry, applied = supplements.apply(registry, list(req.use_supplements))
         used = tuple(supplements.canonical_of(s) for s in applied)
+    if req.date:
+        version = dates.version_on(registry, system, version, req.date)
     cs = registry.code_system(system, version)
     concept = cs.get(code)
     if concept is None:

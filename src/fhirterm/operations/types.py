@@ -39,6 +39,7 @@ class LookupRequest:
     properties: tuple[str, ...] = ()
     display_language: str | None = None
     use_supplements: tuple[str, ...] = ()  # useSupplement: supplements to apply (canonicals)
+    date: str | None = None  # the date of service: picks the version in effect that day
 
 
 @dataclass(slots=True)
@@ -77,6 +78,7 @@ class ValidateCodeRequest:
     rules: VersionRules = field(default_factory=VersionRules)
     languages: tuple[str, ...] = ()
     use_supplements: tuple[str, ...] = ()  # useSupplement: supplements to apply (canonicals)
+    date: str | None = None  # the date of service: picks the version in effect that day
 
 
 @dataclass(slots=True)

@@ -8,10 +8,12 @@ error; only a request that cannot be evaluated raises.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..errors import InvalidRequest
 from ..model import Coding
 from ..registry import Registry
-from . import limits
+from . import dates, limits
 from . import messages as M
 from .supplements import canonical_of
 from .types import Issue, ValidateCodeRequest, ValidateCodeResult
@@ -85,6 +87,9 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
                 "Coding_has_no_system__cannot_validate",
             ),
         )
+    if req.date:
+        # the date of service chooses the version of a code system with dated versions
+        req = replace(req, rules=dates.rules_on(registry, req.rules, req.date))
     version = req.rules.base(url, req.version or version0)
     cs = registry.find_code_system(url, version or None)
     if cs is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, NotFound
 from ..registry import Registry, version_matches
 
 
@@ -23,6 +23,10 @@ class VersionRules:
     default: dict[str, tuple[str, ...]] = field(default_factory=dict)
     check: dict[str, tuple[str, ...]] = field(default_factory=dict)
     force: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # A date of service (operations.dates.rules_on): url -> (the version in effect that
+    # day, or None when none is, and the sentence that says so). A dated url takes that
+    # version where none is stated; a stated or forced other version is an error.
+    dated: dict[str, tuple[str | None, str]] = field(default_factory=dict)
 
     @classmethod
     def parse(
@@ -49,15 +53,18 @@ class VersionRules:
         )
 
     def __bool__(self) -> bool:
-        return bool(self.default or self.check or self.force)
+        return bool(self.default or self.check or self.force or self.dated)
 
     def base(self, url: str, version: str | None) -> str:
         """The version to use for ``url`` when ``version`` (maybe empty) is asked for.
 
         Raises InvalidRequest when two different versions are forced or defaulted.
         """
-        if not (self.force or self.default or self.check):
+        if not (self.force or self.default or self.check or self.dated):
             return version or ""  # no rules (most requests): the version asked for
+        on_date = self.dated.get(url)
+        if on_date is not None:
+            return self._on_date(url, version, on_date)
         forced = _single(self.force.get(url, ()), url, "force-system-version")
         if forced:
             return forced
@@ -68,6 +75,22 @@ class VersionRules:
             return defaulted
         checks = self.check.get(url, ())
         return checks[0] if checks else ""
+
+    def _on_date(self, url: str, version: str | None, on_date: tuple[str | None, str]) -> str:
+        """The version in effect on the request's date; NotFound when there is none, and
+        InvalidRequest when the request or the value set states another."""
+        in_effect, said = on_date
+        if in_effect is None:
+            raise NotFound(said, expression="date")
+        forced = _single(self.force.get(url, ()), url, "force-system-version")
+        for stated in (forced, version):
+            if stated and stated != in_effect:
+                raise InvalidRequest(
+                    f"version '{stated}' of '{url}' disagrees with the date of service: {said}; "
+                    "send the version or the date, or both in agreement",
+                    expression="date",
+                )
+        return in_effect
 
     def violated_check(self, url: str, version: str) -> str | None:
         """The check-system-version pattern that ``version`` does not match, if any."""

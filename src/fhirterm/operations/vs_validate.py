@@ -14,7 +14,7 @@ the whole code system (``internal``): it reports no value set membership.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from ..errors import (
@@ -28,7 +28,7 @@ from ..errors import (
 from ..index import CodeSystemIndex
 from ..model import Coding, Concept, Designation
 from ..registry import Registry, _version_key
-from . import limits, supplements
+from . import dates, limits, supplements
 from . import messages as M
 from .types import Issue, ValidateCodeResult
 from .valueset import filter_op, registry_filter, registry_implicit
@@ -66,6 +66,7 @@ class VSValidateRequest:
     # url -> version for value set references stated without a version (default-valueset-version)
     vs_defaults: dict[str, str] = field(default_factory=dict)
     use_supplements: tuple[str, ...] = ()  # useSupplement: supplements to apply (canonicals)
+    date: str | None = None  # the date of service: picks the version in effect that day
 
 
 class PrepareError(Exception):
@@ -1485,6 +1486,21 @@ def validate_vs_code(registry: Registry, req: VSValidateRequest) -> ValidateCode
     vs = resolve_value_set(registry, req)
     if req.code is None and req.coding is None and req.codeable_concept is None:
         raise InvalidRequest(M.NOTHING_TO_VALIDATE, expression="code")
+    if req.date:
+        # the date of service chooses the version of a code system with dated versions;
+        # a version the request states beside it must be that one
+        stated = [
+            (c.system, c.version)
+            for c in (
+                Coding(req.system, None, req.system_version),
+                req.coding,
+                *(req.codeable_concept or ()),
+            )
+            if c is not None and c.system and c.version
+        ]
+        for system, version in stated:
+            dates.version_on(registry, system, version, req.date)
+        req = replace(req, rules=dates.rules_on(registry, req.rules, req.date))
     return run(registry, vs, req)
 
 

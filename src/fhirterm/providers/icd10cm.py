@@ -13,6 +13,7 @@ It must not know about HTTP, FHIR JSON or the editorial layer.
 from __future__ import annotations
 
 import importlib.util
+import lzma
 import re
 import zipfile
 from collections.abc import Iterable
@@ -116,6 +117,52 @@ def bundled_xml() -> Path:
     )
 
 
+# The earlier CDC releases shipped inside this package, xz-compressed (1.1 MB for
+# the two): simple-icd-10-cm carries one release per version of the package, and one
+# distribution can be installed only once, so they cannot come from the registry.
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "data" / "icd10cm"
+EARLIER_BUNDLED = ("icd10cm_tabular_2021.xml.xz", "icd10cm-tabular-April-2025.xml.xz")
+
+
+def bundled_files() -> tuple[Path, ...]:
+    """Every bundled release, oldest first: January 2021, April 2025 and April 2026."""
+    return (*(BUNDLED_DIR / n for n in EARLIER_BUNDLED), bundled_xml())
+
+
+# When each known CDC tabular file was in effect (first and last day of service,
+# inclusive), by file name. Sources (docs/releases.md): the CDC's announcement of the
+# six codes effective January 1, 2021 (J12.82 ... Z86.16, all in the 2021 file), the
+# April 1, 2021 update (Z28.310, absent from the file), and the fiscal years of CMS's
+# ICD-10-CM files (FY N: October 1 of N-1 to September 30 of N); April updates take
+# effect on April 1 (files named "April").
+EFFECTIVE: dict[str, tuple[str, str]] = {
+    "icd10cm_tabular_2021.xml": ("2021-01-01", "2021-03-31"),
+    "icd10cm-tabular-April-2025.xml": ("2025-04-01", "2025-09-30"),
+    "icd10c-tabular-April-1-2026.xml": ("2026-04-01", "2026-09-30"),
+}
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def effective_period(path: Path, stated: str | None) -> tuple[str, str] | None:
+    """The period a release is in effect: ``stated`` (``START/END``, from ``path#version#START/END``)
+    or the known period of the CDC file ``path`` names, or None (not chosen by date).
+
+    Raises ContentError for a stated period that is not two ISO dates, first not after last.
+    """
+    if stated:
+        start, _, end = stated.partition("/")
+        if not (_DAY.match(start) and _DAY.match(end)) or start > end:
+            raise ContentError(
+                str(path),
+                "period",
+                f"expected START/END as two dates (2025-10-01/2026-03-31), found {stated!r}",
+            )
+        return start, end
+    name = path.name[:-3] if path.name.endswith(".xz") else path.name
+    return EFFECTIVE.get(name)
+
+
 def _text(el: ET.Element | None) -> str:
     return " ".join((el.text or "").split()) if el is not None else ""
 
@@ -192,6 +239,8 @@ def _open_xml(path: Path) -> IO[bytes]:
         if not names:
             raise ContentError(str(path), "zip", "no *tabular*.xml file inside the zip")
         return zf.open(sorted(names)[0])
+    if path.suffix == ".xz":
+        return lzma.open(path, "rb")
     return path.open("rb")
 
 
@@ -227,18 +276,19 @@ def _release_date(name: str) -> str | None:
 def load(spec: str | Path | None = None) -> CodeSystemIndex:
     """Load one ICD-10-CM release.
 
-    ``spec`` is a path to a CDC tabular XML or zip, optionally followed by
-    ``#version`` to set the version; None loads the bundled April 2026 file.
-    The version otherwise comes from the file's ``<version>`` element.
+    ``spec`` is a path to a CDC tabular XML (plain or ``.xz``) or zip, optionally followed
+    by ``#version`` to set the version and ``#START/END`` to state the period it is in
+    effect; None loads the bundled April 2026 file. The version otherwise comes from the
+    file's ``<version>`` element, the period from the known CDC files (``EFFECTIVE``).
     Raises ContentError naming the file when it is not a tabular XML.
     """
     version_override: str | None = None
+    period: str | None = None
     if spec is None:
         path = bundled_xml()
     else:
-        s = str(spec)
-        if "#" in s:
-            s, version_override = s.rsplit("#", 1)
+        s, _, rest = str(spec).partition("#")
+        version_override, _, period = rest.partition("#")
         path = Path(s)
     if not path.exists():
         raise ContentError(str(path), "path", "the ICD-10-CM file does not exist")
@@ -252,10 +302,12 @@ def load(spec: str | Path | None = None) -> CodeSystemIndex:
     version = version_override or _text(root.find("version"))
     if not version:
         raise ContentError(str(path), "version", "the file has no <version> and none was given")
-    return _build(root, path, version)
+    return _build(root, path, version, effective_period(path, period or None))
 
 
-def _build(root: ET.Element, path: Path, version: str) -> CodeSystemIndex:
+def _build(
+    root: ET.Element, path: Path, version: str, effective: tuple[str, str] | None = None
+) -> CodeSystemIndex:
     concepts: dict[str, Concept] = {}
     groupings: dict[str, Grouping] = {}
     generated = 0
@@ -362,7 +414,8 @@ def _build(root: ET.Element, path: Path, version: str) -> CodeSystemIndex:
         publisher="Centers for Disease Control and Prevention (CDC), National Center for Health Statistics",
         description=f"ICD-10-CM tabular list from the CDC file {path.name}, with the fhirterm editorial layer",
         copyright="ICD-10-CM is published by the CDC National Center for Health Statistics and is in the public domain.",
-        date=_release_date(path.name),
+        date=effective[0] if effective else _release_date(path.name),
+        effective=effective,
         property_defs=PROPERTY_DEFS,
         source=str(path),
         extra={"seventh_character_codes": generated},

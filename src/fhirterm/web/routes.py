@@ -213,7 +213,7 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
         shape = wsearch.read_shape(request.args.items(multi=True), "CodeSystem")
         cs = code_system(state().content(r5), id_)
         full = _with_concepts(shape, len(cs.concepts) <= LARGE)
-        return fhir_response(wsearch.subset(resources.code_system(cs, full), shape, r5))
+        return fhir_response(wsearch.subset(resources.code_system(cs, full, r5), shape, r5))
 
     @bp.get("/CodeSystem")
     @bp.post("/CodeSystem/_search")
@@ -222,7 +222,8 @@ def fhir_blueprint(name: str = "fhir", fhir_version: str = "4.0.1") -> Blueprint
         full = _with_concepts(parsed.shape, False)
         page = search(state().content(r5).all_code_systems(), _info_getter, parsed.request)
         entries = [
-            wsearch.subset(resources.code_system(cs, full), parsed.shape, r5) for cs in page.records
+            wsearch.subset(resources.code_system(cs, full, r5), parsed.shape, r5)
+            for cs in page.records
         ]
         return fhir_response(wsearch.bundle("CodeSystem", base(), entries, page.total, parsed))
 

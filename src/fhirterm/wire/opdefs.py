@@ -83,7 +83,12 @@ DISPLAY_LANGUAGE = _p(
     "displayLanguage", "code", "Language of displays, as a language tag or an Accept-Language list"
 )
 USE_SUPPLEMENT = _p("useSupplement", "canonical", "A code system supplement to apply", max_="*")
-DATE = _p("date", "dateTime", "Accepted; this server holds one state of its content")
+DATE = _p(
+    "date",
+    "dateTime",
+    "The date of service: a code system whose versions state when they are in effect is "
+    "used in the version in effect that day",
+)
 VERSION_RULES = (
     _p("system-version", "canonical", "url|version used where none is stated", max_="*"),
     _p("check-system-version", "canonical", "url|version pattern a version must match", max_="*"),

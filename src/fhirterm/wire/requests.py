@@ -89,6 +89,7 @@ def lookup_request(p: Params) -> LookupRequest:
         properties=p.texts("property"),
         display_language=display_language(p),
         use_supplements=p.texts("useSupplement"),
+        date=p.text("date"),
     )
 
 
@@ -145,6 +146,7 @@ def cs_validate_request(
         rules=version_rules(p) if not has.isdisjoint(VERSION_RULES) else NO_RULES,
         languages=languages(accept_language),
         use_supplements=p.texts("useSupplement"),
+        date=p.text("date"),
     )
 
 
@@ -228,6 +230,7 @@ def expand_request(
         use_supplements=p.texts("useSupplement"),
         versions_match=p.flag("versionsMatch"),
         limit=limit,
+        date=p.text("date"),
     )
 
 
@@ -281,6 +284,7 @@ def vs_validate_request(
         text=_cc_text(p),
         vs_defaults=canonical_versions(p, "default-valueset-version"),
         use_supplements=p.texts("useSupplement"),
+        date=p.text("date"),
     )
 
 

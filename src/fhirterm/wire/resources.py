@@ -51,16 +51,26 @@ def _concept(cs: CodeSystemIndex, c: Concept) -> dict[str, Any]:
     return out
 
 
-def code_system(cs: CodeSystemIndex, with_concepts: bool) -> dict[str, Any]:
+# R5's CodeSystem.effectivePeriod at R4 (the cross-version extension).
+EFFECTIVE_PERIOD_EXT = (
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-CodeSystem.effectivePeriod"
+)
+
+
+def code_system(cs: CodeSystemIndex, with_concepts: bool, r5: bool = False) -> dict[str, Any]:
     """The CodeSystem resource; concepts nested by their first parent.
 
     Without concepts the resource is marked SUBSETTED (summary) so clients
-    know the payload was left out on purpose.
+    know the payload was left out on purpose. The period a version is in effect
+    is R5's ``effectivePeriod`` (its cross-version extension at R4).
     """
     i = cs.info
     out: dict[str, Any] = {"resourceType": "CodeSystem", "id": i.id}
     if not with_concepts:
         out["meta"] = {"tag": [SUBSETTED]}
+    if i.effective is not None and not r5:
+        period = {"start": i.effective[0], "end": i.effective[1]}
+        out["extension"] = [{"url": EFFECTIVE_PERIOD_EXT, "valuePeriod": period}]
     for key, val in (
         ("url", i.url),
         ("version", i.version),
@@ -69,6 +79,10 @@ def code_system(cs: CodeSystemIndex, with_concepts: bool) -> dict[str, Any]:
         ("status", i.status),
         ("experimental", i.experimental),
         ("date", i.date),
+        (
+            "effectivePeriod",
+            {"start": i.effective[0], "end": i.effective[1]} if r5 and i.effective else None,
+        ),
         ("publisher", i.publisher),
         ("description", i.description),
         ("copyright", i.copyright),
