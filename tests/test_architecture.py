@@ -22,6 +22,14 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "fhirterm.web",
         "flask",
     ),
+    "history": (
+        "fhirterm.providers",
+        "fhirterm.registry",
+        "fhirterm.operations",
+        "fhirterm.wire",
+        "fhirterm.web",
+        "flask",
+    ),
     "providers": (
         "fhirterm.registry",
         "fhirterm.operations",

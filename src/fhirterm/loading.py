@@ -13,16 +13,18 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
+import pickle
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from itertools import pairwise
 from pathlib import Path
 
-from . import packed
+from . import history, packed
 from .config import Settings
 from .errors import ContentError
 from .index import CodeSystemIndex
-from .providers import editorial, fhir_json, icd10cm
+from .providers import editorial, fhir_json, icd10cm, release_maps
 from .registry import Registry
 
 _PARSER_FILES = ("providers/icd10cm.py", "model.py", "index.py", "packed.py", "search.py")
@@ -57,17 +59,26 @@ def load_icd10cm(spec: str | None, cache_dir: Path | None) -> CodeSystemIndex:
     """One ICD-10-CM release: memory-mapped from the cache when the file and parser are unchanged.
 
     Without a cache folder (or when it cannot be written) the release is
-    parsed and kept as objects in memory.
+    parsed and kept as objects in memory. A cached release carries its cache key
+    in ``info.extra["content_key"]`` (the history of two releases is cached by it).
     """
+    ix, key = _load_icd10cm(spec, cache_dir)
+    if key is not None:
+        ix.info.extra["content_key"] = key
+    return ix
+
+
+def _load_icd10cm(spec: str | None, cache_dir: Path | None) -> tuple[CodeSystemIndex, str | None]:
+    """``load_icd10cm`` and the key of the cached release (None when not cached)."""
     path = icd10cm.bundled_xml() if spec is None else Path(str(spec).split("#", 1)[0])
     if cache_dir is None or not path.exists():
-        return icd10cm.load(spec)
+        return icd10cm.load(spec), None
     file_hash = _file_hash(path)
     key = hashlib.sha256(f"{file_hash}|{spec or ''}|{_fingerprint()}".encode()).hexdigest()[:24]
     cached = cache_dir / f"icd10cm-{file_hash[:16]}-{key}.packed"
     if cached.exists():
         try:
-            return packed.load(cached)
+            return packed.load(cached), key
         except Exception:  # a damaged cache is rebuilt, never trusted
             cached.unlink(missing_ok=True)
     ix = icd10cm.load(spec)
@@ -82,8 +93,54 @@ def load_icd10cm(spec: str | None, cache_dir: Path | None) -> CodeSystemIndex:
             if old != cached:
                 old.unlink(missing_ok=True)
     except OSError:
-        return ix  # a read-only cache folder still serves, without the fast restart
-    return packed.load(cached)
+        return ix, None  # a read-only cache folder still serves, without the fast restart
+    return packed.load(cached), key
+
+
+def release_diff(
+    old: CodeSystemIndex, new: CodeSystemIndex, cache_dir: Path | None
+) -> history.ReleaseDiff:
+    """The changes from ``old`` to ``new``, cached beside the packed releases (computing
+    them reads every code and title of both: seconds, where a warm start has under one)."""
+    keys = (old.info.extra.get("content_key"), new.info.extra.get("content_key"))
+    if cache_dir is None or not all(keys):
+        return history.diff(old, new)
+    h = hashlib.sha256(f"{keys[0]}|{keys[1]}".encode())
+    h.update((Path(__file__).parent / "history.py").read_bytes())
+    cached = cache_dir / f"icd10cm-history-{h.hexdigest()[:24]}.pickle"
+    if cached.exists():
+        try:
+            found = pickle.loads(cached.read_bytes())
+            if isinstance(found, history.ReleaseDiff):
+                return found
+        except Exception:  # a damaged cache is rebuilt, never trusted
+            pass
+        cached.unlink(missing_ok=True)
+    d = history.diff(old, new)
+    with suppress(OSError):
+        _write_atomic(cached, pickle.dumps(d, protocol=pickle.HIGHEST_PROTOCOL))
+    return d
+
+
+def _release_history(reg: Registry, cache_dir: Path | None) -> None:
+    """The changes between consecutive ICD-10-CM releases, and a ConceptMap for each pair."""
+    url = icd10cm.SYSTEM
+    versions = list(reversed(reg.versions(url)))  # oldest first
+    by_version = reg.code_systems.get(url, {})
+    diffs = tuple(
+        release_diff(by_version[a], by_version[b], cache_dir) for a, b in pairwise(versions)
+    )
+    if diffs:
+        reg.changes[url] = diffs
+    for d in diffs:
+        reg.add_resource(
+            release_maps.concept_map(
+                d,
+                f"http://fhirterm.org/fhir/ConceptMap/icd10cm-{d.old}-to-{d.new}",
+                f"icd10cm-{d.old}-to-{d.new}",
+                by_version[d.new].info.date,
+            )
+        )
 
 
 def _validated(path: Path, resource: dict[str, object], cache_dir: Path | None) -> None:
@@ -154,6 +211,7 @@ def load_registry(settings: Settings) -> Registry:
             # The newest release answers to id "icd10cm"; each also has a versioned id.
             ix.info.id = "icd10cm" if n == 0 else f"icd10cm-{ix.info.version}"
             reg.add_code_system(ix)
+        _release_history(reg, settings.cache_dir)
         content = settings.content_dir
         if content.is_dir():
             for path in sorted(content.rglob("*.json")):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import NotFound
+from .history import ReleaseDiff
 from .index import CodeSystemIndex
 
 
@@ -61,6 +62,9 @@ class Registry:
     releases: dict[str, tuple[list[CodeSystemIndex], list[dict[str, Any]]]] = field(
         default_factory=dict
     )
+    # url -> the changes between its consecutive loaded releases, oldest first
+    # (fhirterm.history): code history for $lookup and $validate-code.
+    changes: dict[str, tuple[ReleaseDiff, ...]] = field(default_factory=dict)
 
     def add_code_system(self, cs: CodeSystemIndex) -> None:
         """Register one code system version (a later one with the same url|version wins)."""
@@ -110,6 +114,7 @@ class Registry:
         another request.
         """
         out = Registry({url: dict(v) for url, v in self.code_systems.items()}, dict(self.resources))
+        out.changes = self.changes
         for cs in code_systems:
             out.add_code_system(cs)
         for r in resources:

@@ -8,7 +8,7 @@ from ..errors import CodeNotFound, InvalidRequest
 from ..index import CodeSystemIndex
 from ..model import Concept, Designation, Property, code_properties
 from ..registry import Registry
-from . import dates, supplements
+from . import changes, dates, supplements
 from .translate import related
 from .types import LookupRequest, LookupResult
 
@@ -135,6 +135,8 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
             g = cs.groupings[code]
             hint = f" ('{code}' is a {g.kind}, {g.title!r}, not a code)"
         v = f" version '{cs.info.version}'" if cs.info.version else ""
+        if registry.changes and (seen := changes.note(registry, system, cs.info.version, code)):
+            hint += f" ({seen})"
         raise CodeNotFound(
             f"Unknown code '{code}' in the CodeSystem '{system}'{v}{hint}", expression="code"
         )
@@ -172,6 +174,12 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
             props.append(Property(prop, "Coding", coding, description=m.comment))
     if shape.siblings and (want_all or "sibling" in wanted):
         props += code_properties("sibling", siblings(cs, concept))
+    if registry.changes:  # code history across the loaded releases
+        props += [
+            p
+            for p in changes.properties(registry, cs.info.url, concept.code)
+            if want_all or p.code in wanted
+        ]
     return LookupResult(
         name=cs.info.name or cs.info.title or cs.info.url,
         system=cs.info.url,

@@ -162,6 +162,40 @@ def links(cm: dict[str, Any], system: str, code: str, reverse: bool = False) -> 
     return out
 
 
+# unmapped.mode that maps a code without elements to itself (R4 name, R5 name)
+_SOURCE_CODE = ("provided", "use-source-code")
+
+
+def unmapped(registry: Registry, cm: dict[str, Any], system: str, code: str) -> list[Match]:
+    """The match ``unmapped`` gives a code no element of ``cm`` names: the code itself, where
+    a group from ``system`` says so (mode ``provided``, R5 ``use-source-code``). When the
+    group's source version is loaded, only its codes are mapped (a code it does not hold
+    is no code of the map's source)."""
+    out: list[Match] = []
+    for g in cm.get("group", []):
+        u = g.get("unmapped")
+        if g.get("source") != system or not u or u.get("mode") not in _SOURCE_CODE:
+            continue
+        src = registry.find_code_system(system, g.get("sourceVersion"))
+        if src is not None and src.get(code) is None:
+            continue
+        tgt = registry.find_code_system(g.get("target") or system, g.get("targetVersion"))
+        concept = tgt.get(code) if tgt is not None else None
+        display = concept.display if concept is not None else None
+        if tgt is not None and concept is None:
+            continue  # the code is not in the target version: no code of the map's target
+        out.append(
+            Match(
+                "equivalent",
+                Coding(g.get("target") or system, code, g.get("targetVersion"), display),
+                str(cm.get("url", "")),
+                u.get("comment") or "unchanged: the same code",
+                map_version=str(cm["version"]) if cm.get("version") is not None else None,
+            )
+        )
+    return out
+
+
 def translate(registry: Registry, req: TranslateRequest) -> TranslateResult:
     """Translate a code through the named map, or every map whose scope fits.
 
@@ -189,7 +223,10 @@ def translate(registry: Registry, req: TranslateRequest) -> TranslateResult:
     for cm in _maps(registry, req):
         for c in codings:
             assert c.system is not None and c.code is not None
-            for m in links(cm, c.system, c.code, req.reverse):
+            found = links(cm, c.system, c.code, req.reverse)
+            if not found and not req.reverse:
+                found = unmapped(registry, cm, c.system, c.code)
+            for m in found:
                 if req.target_system and m.concept.system != req.target_system:
                     continue
                 matches.append(m)

@@ -13,7 +13,7 @@ from dataclasses import replace
 from ..errors import InvalidRequest
 from ..model import Coding
 from ..registry import Registry
-from . import dates, limits
+from . import changes, dates, limits
 from . import messages as M
 from .supplements import canonical_of
 from .types import Issue, ValidateCodeRequest, ValidateCodeResult
@@ -140,7 +140,10 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
         vreq.coding = codings[0]
     else:
         vreq.code, vreq.system, vreq.system_version = req.code, cs.info.url, req.version
-    return run(registry, cs_facts(registry, cs).value_set, vreq, internal=True)
+    res = run(registry, cs_facts(registry, cs).value_set, vreq, internal=True)
+    if not res.result and registry.changes:
+        changes.explain(registry, res, cs, [c.code for c in codings] if codings else [req.code])
+    return res
 
 
 def _failed(

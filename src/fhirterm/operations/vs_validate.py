@@ -28,7 +28,7 @@ from ..errors import (
 from ..index import CodeSystemIndex
 from ..model import Coding, Concept, Designation
 from ..registry import Registry, _version_key
-from . import dates, limits, supplements
+from . import changes, dates, limits, supplements
 from . import messages as M
 from .types import Issue, ValidateCodeResult
 from .valueset import filter_op, registry_filter, registry_implicit
@@ -1501,7 +1501,23 @@ def validate_vs_code(registry: Registry, req: VSValidateRequest) -> ValidateCode
         for system, version in stated:
             dates.version_on(registry, system, version, req.date)
         req = replace(req, rules=dates.rules_on(registry, req.rules, req.date))
-    return run(registry, vs, req)
+    res = run(registry, vs, req)
+    if not res.result and registry.changes:
+        _explain(registry, req, res)
+    return res
+
+
+def _explain(registry: Registry, req: VSValidateRequest, res: ValidateCodeResult) -> None:
+    """What the loaded releases say of a code its code system version does not hold."""
+    c = req.coding
+    system = req.system or (c.system if c else None)
+    code = req.code or (c.code if c else None)
+    if not system or not code or system not in registry.changes:
+        return
+    version = req.rules.base(system, req.system_version or (c.version if c else None))
+    cs = registry.find_code_system(system, version or None)
+    if cs is not None:
+        changes.explain(registry, res, cs, [code])
 
 
 def code_system_value_set(cs: CodeSystemIndex) -> dict[str, Any]:

@@ -83,6 +83,25 @@ PROPERTY_DEFS: tuple[PropertyDef, ...] = (
         PropertyDef(code, "string", f"{PROPS}#{code}", desc)
         for code, desc in _NOTE_DESCRIPTIONS.items()
     ),
+    # code history across the loaded releases ($lookup; fhirterm.operations.changes)
+    PropertyDef(
+        "first-release",
+        "string",
+        f"{PROPS}#first-release",
+        "The earliest loaded release (version) that holds the code",
+    ),
+    PropertyDef(
+        "last-release",
+        "string",
+        f"{PROPS}#last-release",
+        "The latest loaded release (version) that holds the code",
+    ),
+    PropertyDef(
+        "earlier-title",
+        "string",
+        f"{PROPS}#earlier-title",
+        "A title the code had in an earlier loaded release",
+    ),
 )
 
 # A code reference inside a note: "(M43.1-)", "(S06.0X- with seventh character S)",
