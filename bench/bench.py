@@ -163,7 +163,10 @@ class Pool:
                     f"cannot import fhirterm ({e}); run with the project's venv"
                 ) from None
             t = time.perf_counter()
-            self._index = load_icd10cm(None, self.cache_dir)
+            # the newest bundled release, under the name (and cache key) the server uses
+            from fhirterm.providers import icd10cm
+
+            self._index = load_icd10cm(str(icd10cm.bundled_xml()), self.cache_dir)
             log(
                 f"ICD-10-CM index for request pools loaded in {time.perf_counter() - t:.2f} s "
                 f"({len(self._index.concepts)} codes)"
