@@ -79,6 +79,8 @@ def test_the_date_picks_the_release_in_effect(full_client: Any, date: str, versi
         p["valueUri"] for p in r.json["expansion"]["parameter"] if p["name"] == "used-codesystem"
     ]
     assert used == [f"{ICD}|{version}"]
+    echoed = [p["valueDateTime"] for p in r.json["expansion"]["parameter"] if p["name"] == "date"]
+    assert echoed == [date]
 
 
 @pytest.mark.parametrize("date", ["2023-05-01", "2021-04-01", "2026-10-01", "2021"])
@@ -142,3 +144,12 @@ def test_codes_on_both_sides_of_a_change(full_client: Any) -> None:
     assert params(before)["result"] == [True] and not issue_texts(before)
     assert params(after)["result"] == [True]
     assert "B37.31, B37.32" in issue_texts(after)[0]
+
+
+def test_a_text_filter_on_an_earlier_release(full_client: Any) -> None:
+    """The earlier releases read their text index from the packed file on first use."""
+    r = full_client.get(
+        f"/fhir/ValueSet/$expand?url={ICD}?fhir_vs&filter=coronavirus%20pneumonia&date=2021-02-01"
+    )
+    codes = [c["code"] for c in r.json["expansion"]["contains"]]
+    assert codes == ["J12.82", "J12.81"]

@@ -6,7 +6,7 @@ meaning of a lookup or a validation lives in ``fhirterm.operations``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,9 @@ class CodeSystemIndex:
     _added_words: AddedWords = field(default_factory=dict)
     # the code system whose text index this one shares (a supplemented one's base)
     _text_of: CodeSystemIndex | None = None
+    # reads the text index on first use instead of building it (a packed release whose
+    # word lists are kept out of memory until searched: fhirterm.packed.load)
+    text_loader: Callable[[], TextIndex] | None = None
     _selectable: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Facts the operations derive from ``info`` on first use (which properties
     # are presentation-only, whether siblings are listed...): info never changes
@@ -102,7 +105,10 @@ class CodeSystemIndex:
         if self._text is None:
             if self._text_of is not None:
                 return self._text_of.text_index()  # built once, kept by the base
-            self._text = TextIndex.build(self.concepts.values())
+            if self.text_loader is not None:
+                self._text = self.text_loader()
+            else:
+                self._text = TextIndex.build(self.concepts.values())
         return self._text
 
     def search_text(self, text: str) -> Matches | BitMatches | Extended | None:

@@ -55,20 +55,25 @@ def _write_atomic(target: Path, data: bytes) -> None:
     os.replace(tmp, target)
 
 
-def load_icd10cm(spec: str | None, cache_dir: Path | None) -> CodeSystemIndex:
+def load_icd10cm(
+    spec: str | None, cache_dir: Path | None, lazy_text: bool = False
+) -> CodeSystemIndex:
     """One ICD-10-CM release: memory-mapped from the cache when the file and parser are unchanged.
 
     Without a cache folder (or when it cannot be written) the release is
     parsed and kept as objects in memory. A cached release carries its cache key
-    in ``info.extra["content_key"]`` (the history of two releases is cached by it).
+    in ``info.extra["content_key"]`` (the history of two releases is cached by it);
+    with ``lazy_text`` its text index is read on first use (``packed.load``).
     """
-    ix, key = _load_icd10cm(spec, cache_dir)
+    ix, key = _load_icd10cm(spec, cache_dir, lazy_text)
     if key is not None:
         ix.info.extra["content_key"] = key
     return ix
 
 
-def _load_icd10cm(spec: str | None, cache_dir: Path | None) -> tuple[CodeSystemIndex, str | None]:
+def _load_icd10cm(
+    spec: str | None, cache_dir: Path | None, lazy_text: bool
+) -> tuple[CodeSystemIndex, str | None]:
     """``load_icd10cm`` and the key of the cached release (None when not cached)."""
     path = icd10cm.bundled_xml() if spec is None else Path(str(spec).split("#", 1)[0])
     if cache_dir is None or not path.exists():
@@ -78,7 +83,7 @@ def _load_icd10cm(spec: str | None, cache_dir: Path | None) -> tuple[CodeSystemI
     cached = cache_dir / f"icd10cm-{file_hash[:16]}-{key}.packed"
     if cached.exists():
         try:
-            return packed.load(cached), key
+            return packed.load(cached, lazy_text), key
         except Exception:  # a damaged cache is rebuilt, never trusted
             cached.unlink(missing_ok=True)
     ix = icd10cm.load(spec)
@@ -94,7 +99,7 @@ def _load_icd10cm(spec: str | None, cache_dir: Path | None) -> tuple[CodeSystemI
                 old.unlink(missing_ok=True)
     except OSError:
         return ix, None  # a read-only cache folder still serves, without the fast restart
-    return packed.load(cached), key
+    return packed.load(cached, lazy_text), key
 
 
 def release_diff(
@@ -195,8 +200,11 @@ def load_registry(settings: Settings) -> Registry:
             else settings.icd10cm
         )
         icd: list[CodeSystemIndex] = []
-        for spec in specs:
-            ix = load_icd10cm(spec, settings.cache_dir)
+        for n, spec in enumerate(specs):
+            # The earlier bundled releases are searched by text only when a date picks
+            # them: their word lists stay in the file until then (~12 MB each).
+            lazy = settings.icd10cm is None and n < len(specs) - 1
+            ix = load_icd10cm(spec, settings.cache_dir, lazy)
             clash = next((o for o in icd if o.info.version == ix.info.version), None)
             if clash is not None:
                 raise ContentError(

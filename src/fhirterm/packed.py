@@ -19,6 +19,7 @@ each with its offsets).
 
 from __future__ import annotations
 
+import functools
 import marshal
 import mmap
 import pickle
@@ -351,8 +352,8 @@ def _bitmaps(
     return out
 
 
-def load(path: Path) -> CodeSystemIndex:
-    """Map a packed file; ValueError when it is not one."""
+def _open(path: Path) -> tuple[mmap.mmap, dict[str, Any], list[memoryview], list[int]]:
+    """The mapped file, its header and its sections (with their offsets in the file)."""
     with path.open("rb") as fh:
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     if mm[:8] != MAGIC:
@@ -366,21 +367,15 @@ def load(path: Path) -> CodeSystemIndex:
         parts.append(view[pos : pos + size])
         starts.append(pos)
         pos += size
-    concepts = PackedConcepts(
-        header["codes"],
-        mm,
-        (parts[0].cast("Q"), starts[1]),
-        (parts[4].cast("Q"), starts[5]),
-        (parts[6].cast("Q"), starts[7]),
-        (parts[10].cast("Q"), starts[11]),
-        parts[8],
-    )
-    concepts._shared = header["shared_properties"]
+    return mm, header, parts, starts
+
+
+def _text(header: dict[str, Any], parts: list[memoryview]) -> TextIndex:
     post_off = parts[2].cast("Q")
     postings = parts[3].cast("i")
     n, m = len(header["vocab"]), len(header["prefixes"])
     lists = [postings[post_off[i] : post_off[i + 1]] for i in range(2 * n + 2 * m)]
-    text = TextIndex.from_parts(
+    return TextIndex.from_parts(
         header["rank_codes"],
         header["vocab"],
         lists[:n],
@@ -394,8 +389,37 @@ def load(path: Path) -> CodeSystemIndex:
             for k, n in zip(header["bitmap_keys"], header["bitmap_counts"], strict=True)
         },
     )
+
+
+def load_text(path: Path) -> TextIndex:
+    """Only the text index of a packed file (for ``load(..., lazy_text=True)``)."""
+    _mm, header, parts, _starts = _open(path)
+    return _text(header, parts)
+
+
+def load(path: Path, lazy_text: bool = False) -> CodeSystemIndex:
+    """Map a packed file; ValueError when it is not one.
+
+    With ``lazy_text`` the text index is read from the file on first use, in the process
+    that uses it: a release that is rarely searched (an earlier one, chosen by date)
+    then costs the server's master no word lists (~12 MB for ICD-10-CM).
+    """
+    mm, header, parts, starts = _open(path)
+    concepts = PackedConcepts(
+        header["codes"],
+        mm,
+        (parts[0].cast("Q"), starts[1]),
+        (parts[4].cast("Q"), starts[5]),
+        (parts[6].cast("Q"), starts[7]),
+        (parts[10].cast("Q"), starts[11]),
+        parts[8],
+    )
+    concepts._shared = header["shared_properties"]
     ix = CodeSystemIndex(
         info=header["info"], concepts=concepts, roots=header["roots"], groupings=header["groupings"]
     )
-    ix._text = text
+    if lazy_text:
+        ix.text_loader = functools.partial(load_text, path)
+    else:
+        ix._text = _text(header, parts)
     return ix

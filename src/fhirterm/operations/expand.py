@@ -317,6 +317,8 @@ def _echo(req: ExpandRequest) -> list[tuple[str, str, Any]]:
     out.extend(("designation", "string", d) for d in req.designations)
     out.extend(("force-system-version", "uri", v) for v in req.force_system_versions)
     out.extend(("default-valueset-version", "uri", v) for v in req.default_valueset_versions)
+    if req.date:
+        out.append(("date", "dateTime", req.date))
     return out
 
 
