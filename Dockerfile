@@ -5,7 +5,7 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install --no-cache-dir .
 COPY codesystems ./codesystems
-# Parse the bundled release once at build time so containers are ready in about a second.
+# Parse the bundled releases once at build time so containers are ready in about a second.
 ENV FHIRTERM_CACHE_DIR=/var/cache/fhirterm FHIRTERM_CONTENT_DIR=/app/codesystems
 RUN fhirterm check
 EXPOSE 8080

@@ -36,6 +36,7 @@ def test_bench_quick_writes_results(tmp_path: Path) -> None:
         "LK01",
         "LK05",
         "VC01",
+        "VD01",
         "VC02",
         "VC03",
         "EX03",
