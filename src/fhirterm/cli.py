@@ -11,6 +11,10 @@ from pathlib import Path
 from .config import Settings
 from .errors import ContentError
 
+# Files a worker holds open besides its connections: the packed content, the
+# listening socket, pipes, shared libraries.
+FILES_BESIDES_CONNECTIONS = 256
+
 
 def _settings_env(args: argparse.Namespace) -> None:
     # Options become FHIRTERM_* variables so that every worker process, which
@@ -57,13 +61,20 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the production WSGI server (granian) with ``--workers`` processes."""
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
 
     _settings_env(args)
     try:
         Settings.from_env()
     except ValueError as e:
         print(f"invalid settings: {e}", file=sys.stderr)
+        return 2
+    if not 1 <= args.idle_timeout <= 60:
+        print(
+            f"invalid settings: --idle-timeout must be 1-60 s, got {args.idle_timeout}",
+            file=sys.stderr,
+        )
         return 2
     if "FHIRTERM_BASE_URL" not in os.environ:
         os.environ["FHIRTERM_BASE_URL"] = f"http://{args.host}:{args.port}/fhir"
@@ -76,6 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except ContentError as e:
             print(f"invalid content: {e}", file=sys.stderr)
             return 1
+    backpressure = _open_files(args.backpressure)
     Granian(
         "fhirterm.web.wsgi:app",
         address=args.host,
@@ -85,19 +97,47 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_access=False,
         respawn_failed_workers=True,
         workers_kill_timeout=args.graceful_timeout,
-        # The app is CPU-bound under one GIL per worker and granian does the
-        # network I/O outside Python: a second thread adds no throughput, only
-        # GIL hand-offs (every 5 ms), which measured 12-30 ms p99 at 10
-        # connections against 3-9 ms with one (docs/benchmark.md); granian's
-        # WSGI default (backpressure/2 = 256 threads) adds memory too.
+        # Threads that take requests; the intake (web/intake.py) lets one at a
+        # time run the app, so the others wait for request bodies (which
+        # granian reads only when the app asks) or for their turn without
+        # sharing the GIL: a stalled body no longer holds the worker's only
+        # thread.
         blocking_threads=args.threads,
-        # Not tied to the threads: an open keep-alive connection holds a slot,
-        # so a small value stalls clients that keep more connections than that
-        # (4 slots stalled the conformance runner's requests for 30 s);
-        # granian's default is backlog / workers.
-        backpressure=args.backpressure,
+        # An open connection holds a slot, idle or not: 1024 clients that sent
+        # nothing locked every new client out at granian's default (1024 /
+        # workers). Idle connections are closed by the idle timeout instead.
+        backpressure=backpressure,
+        # HTTP/1 only by default: with "auto" a connection that never sends a
+        # byte is never closed (the protocol is sniffed with no timeout);
+        # with HTTP/1 the header read timeout closes it, and keep-alive
+        # connections idle for as long.
+        http=HTTPModes(args.http),
+        http1_settings=HTTP1Settings(header_read_timeout=int(args.idle_timeout * 1000)),
     ).serve()
     return 0
+
+
+def _open_files(backpressure: int) -> int:
+    """Raise this process's open-file limit (inherited by the workers) to fit
+    ``backpressure`` connections per worker; the connections that fit when the
+    hard limit is lower (with a message)."""
+    import resource
+
+    need = backpressure + FILES_BESIDES_CONNECTIONS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        new = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        soft = new
+    if soft != resource.RLIM_INFINITY and soft < need:
+        fit = max(1, soft - FILES_BESIDES_CONNECTIONS)
+        print(
+            f"the open-file limit ({soft}, ulimit -n) fits {fit} connections per worker, "
+            f"not {backpressure}; raise the hard limit to serve more",
+            file=sys.stderr,
+        )
+        return fit
+    return backpressure
 
 
 def cmd_import_cpt(args: argparse.Namespace) -> int:
@@ -151,9 +191,23 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument(
         "--backpressure",
         type=int,
-        default=None,
-        help="connections one worker serves at once (granian backpressure; default granian's, "
-        "1024 / workers)",
+        default=int(os.environ.get("FHIRTERM_CONNECTIONS", "2048")),
+        help="connections one worker holds open at once, idle ones included (granian "
+        "backpressure; default 2048; FHIRTERM_CONNECTIONS); the open-file limit is raised to fit",
+    )
+    s.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=float(os.environ.get("FHIRTERM_IDLE_TIMEOUT", "15")),
+        help="seconds a connection may take to send a request's headers, and may stay idle "
+        "between requests, before it is closed (1-60; default 15; FHIRTERM_IDLE_TIMEOUT)",
+    )
+    s.add_argument(
+        "--http",
+        choices=("1", "auto", "2"),
+        default=os.environ.get("FHIRTERM_HTTP", "1"),
+        help="HTTP versions served: 1 (default), auto (also cleartext HTTP/2, whose "
+        "connections are never closed while they send nothing) or 2 (FHIRTERM_HTTP)",
     )
     s.add_argument(
         "--preload",
@@ -164,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument(
         "--threads",
         type=int,
-        default=int(os.environ.get("FHIRTERM_THREADS", "1")),
-        help="threads running the app in each worker (default 1; FHIRTERM_THREADS)",
+        default=int(os.environ.get("FHIRTERM_THREADS", "64")),
+        help="threads taking requests in each worker; one runs the app at a time, the others "
+        "wait for their request body or their turn (default 64; FHIRTERM_THREADS)",
     )
     s.add_argument(
         "--graceful-timeout",

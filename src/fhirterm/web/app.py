@@ -22,6 +22,7 @@ from .cache import ResponseCache
 from .endpoints import BASES, State
 from .fast import FastReads, WSGIApp
 from .headers import ResponseHeaders
+from .intake import Intake
 from .negotiation import FHIR_JSON
 from .pages import PREFIX as PAGES_PREFIX
 from .pages import pages_blueprint
@@ -111,17 +112,23 @@ def create_app(
 
 
 def create_wsgi(settings: Settings | None = None, registry: Registry | None = None) -> WSGIApp:
-    """The whole WSGI stack production serves: headers -> response cache -> fast path -> Flask.
+    """The whole WSGI stack production serves: headers -> intake -> response cache -> fast
+    path -> Flask.
 
     The outermost layer answers OPTIONS and adds the CORS and security
-    headers to every response (``headers.ResponseHeaders``). The response
-    cache replays deterministic answers (``settings.response_cache`` entries
-    per process, 0 disables it); on a miss the request enters the app, whose
-    fast path answers GET operations without Flask's request machinery.
+    headers to every response (``headers.ResponseHeaders``). The intake
+    (``intake.Intake``) reads request bodies before the app and lets one
+    request at a time into the rest. The response cache replays deterministic
+    answers (``settings.response_cache`` entries per process, 0 disables it);
+    on a miss the request enters the app, whose fast path answers GET
+    operations without Flask's request machinery.
     """
     settings = settings or Settings.from_env()
     stack: WSGIApp = ResponseHeaders(
-        ResponseCache(create_app(settings, registry), max_entries=settings.response_cache),
+        Intake(
+            ResponseCache(create_app(settings, registry), max_entries=settings.response_cache),
+            max_body=settings.max_body,
+        ),
         settings.cors_origins,
     )
     return _with_bench_bare(stack) if settings.bench_static else stack
