@@ -100,17 +100,16 @@ def test_graceful_shutdown_on_sigterm() -> None:
             proc.kill()
 
 
-def test_sigterm_lets_a_request_in_flight_finish() -> None:
-    """A request being answered when SIGTERM comes still gets its whole answer.
+SLOW_REQUEST_CONCEPTS = 400_000
+SLOW_REQUEST_ENV = {
+    "FHIRTERM_MAX_BODY": str(64 * 1024 * 1024),
+    "FHIRTERM_MAX_TX_CONCEPTS": str(1_000_000),
+}
 
-    The request carries a code system of 400,000 concepts as tx-resource: reading
-    it takes about a second here, so the signal arrives while it is processed
-    (the test checks that the answer came after the signal).
-    """
-    proc, port = _small_server(
-        FHIRTERM_MAX_BODY=str(64 * 1024 * 1024), FHIRTERM_MAX_TX_CONCEPTS=str(1_000_000)
-    )
-    n = 400_000
+
+def slow_request_body(n: int = SLOW_REQUEST_CONCEPTS) -> bytes:
+    """A $validate-code of the last code of an ``n``-concept tx-resource code system:
+    about a second of work here (start the server with ``SLOW_REQUEST_ENV``)."""
     big = {
         "resourceType": "CodeSystem",
         "url": "http://example.org/big",
@@ -119,7 +118,7 @@ def test_sigterm_lets_a_request_in_flight_finish() -> None:
         "content": "complete",
         "concept": [{"code": f"C{i}", "display": f"Concept {i}"} for i in range(n)],
     }
-    body = orjson.dumps(
+    return orjson.dumps(
         {
             "resourceType": "Parameters",
             "parameter": [
@@ -130,6 +129,17 @@ def test_sigterm_lets_a_request_in_flight_finish() -> None:
             ],
         }
     )
+
+
+def test_sigterm_lets_a_request_in_flight_finish() -> None:
+    """A request being answered when SIGTERM comes still gets its whole answer.
+
+    The request carries a code system of 400,000 concepts as tx-resource: reading
+    it takes about a second here, so the signal arrives while it is processed
+    (the test checks that the answer came after the signal).
+    """
+    proc, port = _small_server(**SLOW_REQUEST_ENV)
+    body = slow_request_body()
     got: dict[str, Any] = {}
 
     def send() -> None:
