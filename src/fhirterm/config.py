@@ -65,6 +65,8 @@ class Settings:
     max_codings: int = 1_000
     max_tx_concepts: int = 25_000
     cpu_budget_ms: int = 1_800
+    xml_max_elements: int = 250_000
+    read_max_concepts: int = 10_000
     regex_budget_ms: int = 500
     regex_max_length: int = 1_000
     regex_max_size: int = 10_000
@@ -99,6 +101,8 @@ class Settings:
             ("FHIRTERM_MAX_CODINGS", "max_codings"),
             ("FHIRTERM_MAX_TX_CONCEPTS", "max_tx_concepts"),
             ("FHIRTERM_CPU_BUDGET_MS", "cpu_budget_ms"),
+            ("FHIRTERM_XML_MAX_ELEMENTS", "xml_max_elements"),
+            ("FHIRTERM_READ_MAX_CONCEPTS", "read_max_concepts"),
             ("FHIRTERM_REGEX_BUDGET_MS", "regex_budget_ms"),
             ("FHIRTERM_REGEX_MAX_LENGTH", "regex_max_length"),
             ("FHIRTERM_REGEX_MAX_SIZE", "regex_max_size"),
