@@ -26,6 +26,8 @@ import orjson
 import pytest
 import requests
 
+from fhirterm.wire import xml as wxml
+
 from .bench_scripts import load_script
 from .conftest import ICD, REPO, free_port, stop, wait_ready
 from .test_hostile import SUPPLEMENT, SUPPLEMENTED_VS, code_system, regex_vs
@@ -269,7 +271,105 @@ def cases() -> dict[str, Callable[[], Case]]:
             ),
             (400,),
         ),
+        # XML bodies (wire/xml.py) and answers
+        "XML body: 64 comments before the root": lambda: (
+            "POST",
+            "CodeSystem/$lookup",
+            b"<!--a-->" * 64 + xml_lookup(b""),
+            (200,),
+        ),
+        "XML body: 60,000 attributes on one element": lambda: (
+            "POST",
+            "CodeSystem/$lookup",
+            xml_lookup(b"<parameter " + b" ".join(b"a%d='1'" % i for i in range(60_000)) + b"/>"),
+            (400,),
+        ),
+        "XML body: 1.4 million empty elements (9.8 MB)": lambda: (
+            "POST",
+            "CodeSystem/$lookup",
+            xml_lookup(b"<parameter><name value='x'/>" + b"<part/>" * 1_400_000 + b"</parameter>"),
+            (422,),
+        ),
+        "XML body: a tx-resource of 24,000 concepts (216,000 elements)": lambda: (
+            "POST",
+            "CodeSystem/$lookup",
+            xml_lookup(xml_tx_resource(24_000)),
+            (422,),
+        ),
+        "XML body: a tx-resource of 5,500 concepts (49,500 elements, the most)": lambda: (
+            "POST",
+            "CodeSystem/$lookup",
+            xml_lookup(xml_tx_resource(5_500)),
+            (200,),
+        ),
+        "XML body: a code of 9 MB in an attribute": lambda: (
+            "POST",
+            "CodeSystem/$validate-code",
+            XML_PARAMETERS
+            + f"<parameter><name value='url'/><valueUri value='{ICD}'/></parameter>".encode()
+            + b"<parameter><name value='code'/><valueCode value='"
+            + b"A" * 9_000_000
+            + b"'/></parameter></Parameters>",
+            (200,),
+        ),
+        "XML body: nested 20,000 deep": lambda: (
+            "POST",
+            "CodeSystem/$lookup",
+            xml_lookup(b"<parameter>" * 20_000 + b"</parameter>" * 20_000),
+            (400,),
+        ),
+        "ICD-10-CM CodeSystem read, _summary=false (JSON)": lambda: (
+            "GET",
+            "CodeSystem/icd10cm?_summary=false",
+            None,
+            (422,),
+        ),
+        "ICD-10-CM CodeSystem read, _summary=false (XML)": lambda: (
+            "GET",
+            "CodeSystem/icd10cm?_summary=false&_format=xml",
+            None,
+            (422,),
+        ),
+        "CodeSystem search, _elements=concept": lambda: (
+            "GET",
+            "CodeSystem?_elements=concept",
+            None,
+            (422,),
+        ),
     }
+
+
+XML_PARAMETERS = b"<Parameters xmlns='http://hl7.org/fhir'>"
+
+
+def xml_lookup(more: bytes) -> bytes:
+    """An XML Parameters body of $lookup of M99.44 with ``more`` before its end."""
+    return (
+        XML_PARAMETERS
+        + f"<parameter><name value='system'/><valueUri value='{ICD}'/></parameter>".encode()
+        + b"<parameter><name value='code'/><valueCode value='M99.44'/></parameter>"
+        + more
+        + b"</Parameters>"
+    )
+
+
+def xml_tx_resource(n: int) -> bytes:
+    """A tx-resource parameter in XML: a code system of ``n`` concepts, each with a
+    display, a designation and a property (nine elements a concept)."""
+    concept = [
+        {
+            "code": f"c{i}",
+            "display": f"Display {i}",
+            "designation": [{"language": "de", "value": f"d{i}"}],
+            "property": [{"code": "p", "valueCode": "x"}],
+        }
+        for i in range(n)
+    ]
+    cs = {"resourceType": "CodeSystem", "url": "http://t/cs", "status": "active"}
+    cs |= {"content": "complete", "concept": concept}
+    body = {"resourceType": "Parameters", "parameter": [{"name": "tx-resource", "resource": cs}]}
+    xml = wxml.dumps(body, False)
+    return xml[xml.index(b"<parameter>") : xml.rindex(b"</Parameters>")]
 
 
 RESULTS: dict[str, tuple[int, float, float, int]] = {}
@@ -280,6 +380,7 @@ REPEAT = 3
 def test_hostile_request_cost(server: Server, kind: str) -> None:
     """Each request of ``kind``: PSS growth of any worker <= 50 MB, CPU <= 2 s."""
     method, path, body, statuses = cases()[kind]()
+    xml = body is not None and not body.startswith(b"{")
     workers = server.workers()
     assert len(workers) == 2, workers
     before = {p: pss_mb(p) for p in workers}
@@ -291,13 +392,18 @@ def test_hostile_request_cost(server: Server, kind: str) -> None:
             method,
             f"{server.base}/{path}",
             data=body,
-            headers={"Content-Type": "application/fhir+json"},
+            headers={"Content-Type": f"application/fhir+{'xml' if xml else 'json'}"},
             timeout=60,
         )
         assert r.status_code in statuses, (r.status_code, r.text[:500])
-        assert r.headers["Content-Type"].startswith("application/fhir+json")
+        if "_format=xml" in path:
+            assert r.headers["Content-Type"].startswith("application/fhir+xml")
+            outcome = wxml.loads(r.content, False)
+        else:
+            assert r.headers["Content-Type"].startswith("application/fhir+json")
+            outcome = r.json()
         if r.status_code == 422:
-            issue = r.json()["issue"][0]
+            issue = outcome["issue"][0]
             assert issue["code"] == "too-costly" and "FHIRTERM_" in issue["details"]["text"]
         size = max(size, len(r.content))
         worst_cpu = max(worst_cpu, max(cpu_s(p) - cpu[p] for p in workers))

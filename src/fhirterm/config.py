@@ -65,7 +65,7 @@ class Settings:
     max_codings: int = 1_000
     max_tx_concepts: int = 25_000
     cpu_budget_ms: int = 1_800
-    xml_max_elements: int = 250_000
+    xml_max_elements: int = 50_000
     read_max_concepts: int = 10_000
     regex_budget_ms: int = 500
     regex_max_length: int = 1_000
