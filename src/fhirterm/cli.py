@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import logging
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -20,9 +23,17 @@ def _settings_env(args: argparse.Namespace) -> None:
     # Options become FHIRTERM_* variables so that every worker process, which
     # imports the app on its own, sees the same settings.
     if getattr(args, "content_dir", None):
-        os.environ["FHIRTERM_CONTENT_DIR"] = str(Path(args.content_dir).resolve())
+        os.environ["FHIRTERM_CONTENT_DIR"] = (
+            "none" if args.content_dir.lower() == "none" else str(Path(args.content_dir).resolve())
+        )
     if getattr(args, "icd10cm", None):
         os.environ["FHIRTERM_ICD10CM"] = os.pathsep.join(args.icd10cm)
+
+
+def _log_to_stderr() -> None:
+    # What was loaded, from where, and when the server is ready (loading.py logs
+    # to "fhirterm"); granian configures its own logging later, for its workers.
+    logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(message)s", stream=sys.stderr)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -30,12 +41,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .loading import load_registry
 
     _settings_env(args)
+    _log_to_stderr()
     t = time.perf_counter()
     try:
         settings = Settings.from_env()
         reg = load_registry(settings)
     except (ContentError, ValueError) as e:
         print(f"invalid content: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a load that fails for any other reason fails the check too
+        print(f"loading the content failed: {e!r}", file=sys.stderr)
         return 1
     for cs in reg.all_code_systems():
         n = len(cs.concepts)
@@ -78,15 +93,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     if "FHIRTERM_BASE_URL" not in os.environ:
         os.environ["FHIRTERM_BASE_URL"] = f"http://{args.host}:{args.port}/fhir"
+    busy = _port_in_use(args.host, args.port)
+    if busy:
+        print(busy, file=sys.stderr)
+        return 1
+    _log_to_stderr()
+    started = time.perf_counter()
     if args.preload:
         # Load the content once, here, before granian forks its workers: they
         # share the loaded objects copy-on-write (the loader freezes them out
         # of the garbage collector), and invalid content stops the start.
         try:
-            import fhirterm.web.wsgi  # noqa: F401
+            from .web import wsgi
         except ContentError as e:
             print(f"invalid content: {e}", file=sys.stderr)
             return 1
+        except Exception as e:  # any failed load stops the start, with its reason
+            print(f"loading the content failed: {e!r}", file=sys.stderr)
+            return 1
+        n = sum(len(cs.concepts) for cs in wsgi.registry.all_code_systems())
+        logging.getLogger("fhirterm").info(
+            "ready in %.2f s: %d concepts, serving http://%s:%d with %d workers",
+            time.perf_counter() - started,
+            n,
+            args.host,
+            args.port,
+            args.workers,
+        )
     backpressure = _open_files(args.backpressure)
     Granian(
         "fhirterm.web.wsgi:app",
@@ -115,6 +148,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
         http1_settings=HTTP1Settings(header_read_timeout=int(args.idle_timeout * 1000)),
     ).serve()
     return 0
+
+
+def _port_in_use(host: str, port: int) -> str | None:
+    """A message when another process listens on ``host:port``, else None.
+
+    granian binds with SO_REUSEPORT, so a second server on a busy port would
+    start without a word and take part of the first one's connections; a
+    plain bind (no SO_REUSEPORT) fails while any socket listens there.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as e:
+        return f"cannot serve on {host}:{port}: {e}"
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed one's TIME_WAIT is fine
+        try:
+            s.bind(addr)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return (
+                    f"port {port} on {host} is in use by another process (another fhirterm "
+                    "serve?); stop it or choose another --port"
+                )
+            return f"cannot serve on {host}:{port}: {e}"
+    return None
 
 
 def _open_files(backpressure: int) -> int:

@@ -2,7 +2,7 @@
 
 | variable | default | meaning |
 |---|---|---|
-| FHIRTERM_CONTENT_DIR | ./codesystems | folder of FHIR JSON resources and editorial files |
+| FHIRTERM_CONTENT_DIR | ./codesystems | folder of FHIR JSON resources and editorial files (a missing or empty folder stops the start; ``none`` serves no content) |
 | FHIRTERM_ICD10CM | (the bundled releases) | CDC tabular XML (plain or .xz) or zip files, separated by the OS path separator; ``path#version`` sets the version, ``path#version#START/END`` the period in effect; ``none`` loads no ICD-10-CM |
 | FHIRTERM_BASE_URL | http://127.0.0.1:8080/fhir | the public base address, used in Bundle links and CapabilityStatement |
 | FHIRTERM_MAX_BODY | 10485760 | largest request body in bytes (413 above it) |
@@ -54,7 +54,7 @@ def _default_content_dir() -> Path:
 class Settings:
     """Server settings; ``from_env`` reads them from the environment."""
 
-    content_dir: Path = field(default_factory=_default_content_dir)
+    content_dir: Path | None = field(default_factory=_default_content_dir)  # None: no content
     icd10cm: tuple[str, ...] | None = None  # None: the bundled releases
     base_url: str = "http://127.0.0.1:8080/fhir"
     max_body: int = 10 * 1024 * 1024
@@ -83,7 +83,7 @@ class Settings:
         e = dict(os.environ if env is None else env)
         kw: dict[str, object] = {}
         if v := e.get("FHIRTERM_CONTENT_DIR"):
-            kw["content_dir"] = Path(v)
+            kw["content_dir"] = None if v.strip().lower() == "none" else Path(v)
         if (v := e.get("FHIRTERM_ICD10CM")) is not None:
             kw["icd10cm"] = (
                 ()

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import logging
 import os
 import pickle
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from itertools import pairwise
 from pathlib import Path
@@ -26,6 +28,8 @@ from .errors import ContentError
 from .index import CodeSystemIndex
 from .providers import editorial, fhir_json, icd10cm, release_maps
 from .registry import Registry
+
+log = logging.getLogger("fhirterm")
 
 _PARSER_FILES = ("providers/icd10cm.py", "model.py", "index.py", "packed.py", "search.py")
 
@@ -48,11 +52,25 @@ def _file_hash(path: Path) -> str:
 
 
 def _write_atomic(target: Path, data: bytes) -> None:
+    _replace_with(target, lambda tmp: tmp.write_bytes(data))
+
+
+def _replace_with(target: Path, write: Callable[[Path], object]) -> None:
+    """``write`` a temporary file beside ``target``, then put it in its place.
+
+    A failed write (a full disk) leaves neither a partial target nor the
+    temporary file behind; the OSError goes to the caller.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, target)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_icd10cm(
@@ -77,28 +95,49 @@ def _load_icd10cm(
     """``load_icd10cm`` and the key of the cached release (None when not cached)."""
     path = icd10cm.bundled_xml() if spec is None else Path(str(spec).split("#", 1)[0])
     if cache_dir is None or not path.exists():
-        return icd10cm.load(spec), None
+        t = time.perf_counter()
+        ix = icd10cm.load(spec)
+        log.info(
+            "%s: %d concepts parsed in %.1f s (no cache folder)",
+            ix.info.source,
+            len(ix.concepts),
+            time.perf_counter() - t,
+        )
+        return ix, None
     file_hash = _file_hash(path)
     key = hashlib.sha256(f"{file_hash}|{spec or ''}|{_fingerprint()}".encode()).hexdigest()[:24]
+    # The name holds the release file's hash and this parser's: files of other
+    # releases, other versions of fhirterm and other servers sharing the folder
+    # have other names and are never touched (nor removed: delete old ones by hand).
     cached = cache_dir / f"icd10cm-{file_hash[:16]}-{key}.packed"
     if cached.exists():
         try:
-            return packed.load(cached, lazy_text), key
-        except Exception:  # a damaged cache is rebuilt, never trusted
-            cached.unlink(missing_ok=True)
+            ix = packed.load(cached, lazy_text)
+            log.info("%s: %d concepts from the cache file %s", path, len(ix.concepts), cached)
+            return ix, key
+        except Exception as e:  # a damaged cache is rebuilt, never trusted
+            log.warning(
+                "the cache file %s is unusable (%s); rebuilding it from %s", cached, e, path
+            )
+    t = time.perf_counter()
     ix = icd10cm.load(spec)
+    parsed = time.perf_counter() - t
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-")
-        os.close(fd)
-        packed.write(ix, Path(tmp))
-        os.replace(tmp, cached)
-        # Older packings of the same file (another parser version) are stale.
-        for old in cache_dir.glob(f"icd10cm-{file_hash[:16]}-*.packed"):
-            if old != cached:
-                old.unlink(missing_ok=True)
-    except OSError:
-        return ix, None  # a read-only cache folder still serves, without the fast restart
+        _replace_with(cached, lambda tmp: packed.write(ix, tmp))
+    except OSError as e:
+        # a read-only or full cache folder still serves, without the fast restart
+        log.warning(
+            "%s: %d concepts parsed in %.1f s, kept in memory: cannot write the cache file %s (%s)",
+            path,
+            len(ix.concepts),
+            parsed,
+            cached,
+            e,
+        )
+        return ix, None
+    log.info(
+        "%s: %d concepts parsed in %.1f s, cached in %s", path, len(ix.concepts), parsed, cached
+    )
     return packed.load(cached, lazy_text), key
 
 
@@ -221,9 +260,12 @@ def load_registry(settings: Settings) -> Registry:
             reg.add_code_system(ix)
         _release_history(reg, settings.cache_dir)
         content = settings.content_dir
-        if content.is_dir():
-            for path in sorted(content.rglob("*.json")):
+        if content is not None:
+            json_files, toml_files = _content_files(content)
+            kinds: dict[str, int] = {}
+            for path in json_files:
                 res = fhir_json.read_file(path)
+                kinds[res["resourceType"]] = kinds.get(res["resourceType"], 0) + 1
                 _validated(path, res, settings.cache_dir)
                 release = _release(path, content)
                 if res["resourceType"] == "CodeSystem":
@@ -239,15 +281,44 @@ def load_registry(settings: Settings) -> Registry:
                         reg.add_release_content(release, resource=res)
                     else:
                         reg.add_resource(res)
-            files = [editorial.read(p) for p in sorted(content.rglob("*.toml"))]
+            files = [editorial.read(p) for p in toml_files]
             if files:
                 targets = {url: list(v.values()) for url, v in reg.code_systems.items()}
                 editorial.apply(files, targets)
-        elif settings.content_dir != Settings().content_dir:
-            raise ContentError(str(content), "FHIRTERM_CONTENT_DIR", "is not a folder")
+            log.info(
+                "%s: %s and %d editorial files",
+                content,
+                ", ".join(f"{n} {rt}" for rt, n in sorted(kinds.items())) or "no FHIR resources",
+                len(files),
+            )
         for release in RELEASE_FOLDERS:
             reg.edition(release)  # made before the workers fork: shared, frozen with the rest
     return reg
+
+
+def _content_files(content: Path) -> tuple[list[Path], list[Path]]:
+    """The FHIR JSON and editorial files of the content folder; ContentError when the
+    folder is missing or holds neither (a server started outside its checkout would
+    otherwise serve no value sets, no CPT and no editorial content, silently)."""
+    if not content.is_dir():
+        raise ContentError(
+            str(content),
+            "FHIRTERM_CONTENT_DIR",
+            "is not a folder: start the server from the folder that holds codesystems/, "
+            "set FHIRTERM_CONTENT_DIR (--content-dir) to the content folder, or set it to "
+            "'none' to serve ICD-10-CM alone",
+        )
+    json_files = sorted(content.rglob("*.json"))
+    toml_files = sorted(content.rglob("*.toml"))
+    if not json_files and not toml_files:
+        raise ContentError(
+            str(content),
+            "FHIRTERM_CONTENT_DIR",
+            "holds no FHIR JSON (*.json) or editorial (*.toml) files: point "
+            "FHIRTERM_CONTENT_DIR at the content folder, or set it to 'none' to serve "
+            "ICD-10-CM alone",
+        )
+    return json_files, toml_files
 
 
 def overlay(registry: Registry, resources: list[dict[str, object]]) -> Registry:

@@ -14,7 +14,10 @@ rank order, the bitmaps' keys and counts, section offsets), then raw sections:
 record offsets (uint64), records, the text index's posting lists (int32; empty
 for a list that has a bitmap, which is read through the bitmap), and the
 columns read without decoding a record (displays, parents, flags, children;
-each with its offsets).
+each with its offsets), then a 16-byte trailer: the file's length and the
+CRC-32 of everything before the trailer. ``load`` checks both (~35 ms for
+ICD-10-CM's 51 MB): a truncated, damaged or foreign file is refused with a
+message, never trusted.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import marshal
 import mmap
 import pickle
 import struct
+import zlib
 from array import array
 from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
@@ -36,7 +40,8 @@ from .search import Bits, TextIndex
 RECENT = 4096  # decoded concepts kept per process
 _MISSING: Any = object()
 
-MAGIC = b"FTPACK09"
+MAGIC = b"FTPACK10"
+TRAILER = struct.Struct("<QQ")  # file length before the trailer, CRC-32
 
 
 def _enc_prop(p: Property) -> tuple[Any, ...]:
@@ -335,10 +340,14 @@ def write(ix: CodeSystemIndex, path: Path) -> None:
     }
     head = pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL)
     pad = (-len(head) - 16) % 8
+    start = MAGIC + struct.pack("<Q", len(head) + pad) + head + b"\0" * pad
+    crc, length = zlib.crc32(start), len(start)
     with path.open("wb") as fh:
-        fh.write(MAGIC + struct.pack("<Q", len(head) + pad) + head + b"\0" * pad)
+        fh.write(start)
         for s in sections:
             fh.write(s)
+            crc, length = zlib.crc32(s, crc), length + len(s)
+        fh.write(TRAILER.pack(length, crc))
 
 
 def _bitmaps(
@@ -352,12 +361,47 @@ def _bitmaps(
     return out
 
 
-def _open(path: Path) -> tuple[mmap.mmap, dict[str, Any], list[memoryview], list[int]]:
-    """The mapped file, its header and its sections (with their offsets in the file)."""
-    with path.open("rb") as fh:
-        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+class Damaged(ValueError):
+    """A file that is not a whole packed file of this format: the message says why."""
+
+
+def check(mm: mmap.mmap | bytes) -> None:
+    """Raise Damaged unless ``mm`` is a whole packed file of this format (magic,
+    length and CRC-32 of the trailer)."""
+    if len(mm) < 16 + TRAILER.size:
+        raise Damaged(f"{len(mm)} bytes: too short to be a packed file")
     if mm[:8] != MAGIC:
-        raise ValueError(f"{path} is not a packed fhirterm file")
+        found = bytes(mm[:8])
+        kind = "another format version" if found.startswith(b"FTPACK") else "not a packed file"
+        raise Damaged(f"starts with {found!r}, expected {MAGIC!r} ({kind})")
+    length, crc = TRAILER.unpack(mm[-TRAILER.size :])
+    if length != len(mm) - TRAILER.size:
+        raise Damaged(
+            f"{len(mm)} bytes, but its trailer records {length + TRAILER.size} "
+            "(truncated, or data written past its end)"
+        )
+    body = memoryview(mm)[: -TRAILER.size]
+    try:
+        if zlib.crc32(body) != crc:
+            raise Damaged("its CRC-32 does not match its content (a damaged file)")
+    finally:
+        body.release()
+
+
+def _open(
+    path: Path, verify: bool = True
+) -> tuple[mmap.mmap, dict[str, Any], list[memoryview], list[int]]:
+    """The mapped file, its header and its sections (with their offsets in the file);
+    Damaged (a ValueError) with the reason when it is not a whole packed file
+    (``verify=False`` skips the CRC-32, for a file checked when it was first loaded)."""
+    with path.open("rb") as fh:
+        if fh.seek(0, 2) == 0:
+            raise Damaged("the file is empty")
+        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    if verify:
+        check(mm)
+    elif mm[:8] != MAGIC:
+        raise Damaged(f"{path} is not a packed fhirterm file of this version")
     (hlen,) = struct.unpack("<Q", mm[8:16])
     header: dict[str, Any] = pickle.loads(mm[16 : 16 + hlen])
     view = memoryview(mm)
@@ -393,12 +437,12 @@ def _text(header: dict[str, Any], parts: list[memoryview]) -> TextIndex:
 
 def load_text(path: Path) -> TextIndex:
     """Only the text index of a packed file (for ``load(..., lazy_text=True)``)."""
-    _mm, header, parts, _starts = _open(path)
+    _mm, header, parts, _starts = _open(path, verify=False)  # checked by load()
     return _text(header, parts)
 
 
 def load(path: Path, lazy_text: bool = False) -> CodeSystemIndex:
-    """Map a packed file; ValueError when it is not one.
+    """Map a packed file; Damaged (a ValueError) with the reason when it is not a whole one.
 
     With ``lazy_text`` the text index is read from the file on first use, in the process
     that uses it: a release that is rarely searched (an earlier one, chosen by date)

@@ -80,6 +80,10 @@ def create_app(
     reg = registry if registry is not None else load_registry(settings)
     app = Flask("fhirterm")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
+    # A doubled slash (/fhir//metadata) is an unknown path, answered 404 with an
+    # OperationOutcome: werkzeug would redirect it (308, an HTML body, and a
+    # Location built from the Host header).
+    app.url_map.merge_slashes = False
     st = State(settings, reg, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     app.extensions["fhirterm"] = st
     if fast_path:

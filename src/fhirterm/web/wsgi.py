@@ -7,7 +7,10 @@ then Flask.
 """
 
 from ..config import Settings
+from ..loading import load_registry
 from .app import create_wsgi, serving_gc
 
 serving_gc()
-app = create_wsgi(Settings.from_env())
+settings = Settings.from_env()
+registry = load_registry(settings)
+app = create_wsgi(settings, registry)
