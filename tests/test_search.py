@@ -520,3 +520,20 @@ def test_flask_app_alone_serves_search_too(content: Path) -> None:
     app: Flask = create_app(s, load_registry(s))
     b = app.test_client().get("/fhir/ValueSet?_count=3").get_json()
     assert ids(b) == REGISTRY_ORDER[:3] and links(b)["next"].startswith(BASE)
+
+
+def test_search_values_and_criteria_are_bounded(client: Client) -> None:
+    """The links repeat every criterion applied, so a huge value (here in a POST _search
+    form, under the body limit) or thousands of criteria are refused with a short 400
+    rather than echoed back."""
+    r = client.post("/fhir/CodeSystem/_search", data={"url": "u" * 5_000_000})
+    assert r.status_code == 400 and len(r.data) < 2_000
+    assert "5,000,000 characters long" in r.json["issue"][0]["details"]["text"]
+    r = client.post(
+        "/fhir/ValueSet/_search",
+        data="&".join(["url=a"] * 101),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert r.status_code == 400 and "More than 100 search criteria" in r.text
+    r = client.get("/fhir/CodeSystem?url=" + "a" * 4096)
+    assert r.status_code == 200

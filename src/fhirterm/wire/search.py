@@ -61,6 +61,13 @@ LINK_GENERAL = ("_format", "_pretty")
 _COMMA = re.compile(r"(?<!\\),")
 
 
+# A search criterion's value and the number of criteria are bounded: the Bundle's links
+# repeat every criterion applied, so a 9 MB value (a POST _search form) made a 9 MB answer
+# and held ~55 MB in a worker. Canonical URLs, names and titles are far shorter.
+MAX_VALUE_LENGTH = 4096
+MAX_CRITERIA = 100
+
+
 def _split(value: str) -> tuple[str, ...]:
     r"""A parameter's comma-separated values; ``\,`` is a comma inside a value."""
     return tuple(v.replace("\\,", ",") for v in _COMMA.split(value))
@@ -170,6 +177,18 @@ def search_request(
             if value == "":
                 ignore(name, "no value")
                 continue
+            if len(value) > MAX_VALUE_LENGTH:
+                raise InvalidRequest(
+                    f"The value of search parameter '{name}' is {len(value):,} characters long; "
+                    f"a search value may have at most {MAX_VALUE_LENGTH:,}",
+                    expression=name,
+                )
+            if len(criteria) == MAX_CRITERIA:
+                raise InvalidRequest(
+                    f"More than {MAX_CRITERIA} search criteria; send at most {MAX_CRITERIA} "
+                    "(several values of one parameter may be joined with commas)",
+                    expression=name,
+                )
             criteria.append(Criterion(base, modifier or None, _split(value)))
             used.append((name, value))
         else:
