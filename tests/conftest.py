@@ -1,4 +1,10 @@
-"""Shared fixtures: a small hand-made release, the full April 2026 release, apps and clients."""
+"""Shared fixtures: a small hand-made release, the full April 2026 release, apps and clients.
+
+Markers are applied here, not by hand: a test that uses a fixture made with
+``@full_release`` (directly or through another fixture) is marked ``full``, so
+``-m "not full"`` never loads the full release; a test marked ``bench`` (it runs
+a script of bench/) is skipped unless ``-m`` names ``bench``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -29,6 +35,39 @@ REPO = HERE.parent
 SMALL_XML = HERE / "data" / "tabular-small.xml"
 SMALL_CONTENT = HERE / "data" / "content-small"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+
+_FULL_RELEASE = "_fhirterm_full_release"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def full_release(fixture_function: F) -> F:
+    """Tags a fixture function (under its ``@pytest.fixture``) as loading the full
+    ICD-10-CM release or starting a server over it: every test whose fixtures include
+    it is marked ``full`` by ``pytest_collection_modifyitems``."""
+    setattr(fixture_function, _FULL_RELEASE, True)
+    return fixture_function
+
+
+def uses_full_release(item: pytest.Item) -> bool:
+    """Whether any fixture in the test's closure is tagged with ``full_release``."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        getattr(d.func, _FULL_RELEASE, False)
+        for defs in info.name2fixturedefs.values()
+        for d in defs
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    selected = str(config.getoption("markexpr") or "")
+    for item in items:
+        if uses_full_release(item) and item.get_closest_marker("full") is None:
+            item.add_marker(pytest.mark.full)
+        if item.get_closest_marker("bench") is not None and "bench" not in selected:
+            item.add_marker(pytest.mark.skip(reason="benchmark smoke test: run with -m bench"))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -98,6 +137,7 @@ def client(small_app):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+@full_release
 def full_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     """The bundled April 2026 release with the repository's codesystems/ content."""
     cache = Path(os.environ.get("FHIRTERM_TEST_CACHE", tmp_path_factory.mktemp("cache")))
@@ -186,6 +226,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="session")
+@full_release
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `fhirterm serve` on a free port with the full content; yields the FHIR base."""
     port = free_port()

@@ -6,9 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.bench
+@pytest.mark.full
 def test_inprocess_runs_the_benchmark_requests(tmp_path: Path) -> None:
     cmd = [
         sys.executable,

@@ -20,6 +20,8 @@ pytestmark = [
 ]
 
 
+@pytest.mark.bench
+@pytest.mark.full
 def test_bench_quick_writes_results(tmp_path: Path) -> None:
     args = ["--quick", "--connections", "1", "--duration", "1", "--workers", "1", "--codes", "300"]
     proc, data = run_script("bench", args, tmp_path)
@@ -124,7 +126,7 @@ def _run_result(rps: float, p50: float, errors: int = 0) -> dict[str, Any]:
 TARGET_TESTS = ("LK01", "LK05", "VC01", "VC02", "VC03", "SS01", "CM01")
 
 
-def test_targets_checks_every_target_of_the_issue() -> None:
+def test_targets_checks_every_target() -> None:
     bench = _bench_module()
     assert bench.TARGET_TESTS == TARGET_TESTS
     met = bench.targets(_run_result(12_000, 0.2))

@@ -20,6 +20,8 @@ def _module() -> Any:
     return load_script("servers")
 
 
+@pytest.mark.bench
+@pytest.mark.full
 @pytest.mark.server
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not on PATH")
 def test_servers_script_measures_granian(tmp_path: Path) -> None:

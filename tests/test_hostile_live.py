@@ -29,7 +29,7 @@ import requests
 from fhirterm.wire import xml as wxml
 
 from .bench_scripts import load_script
-from .conftest import ICD, REPO, free_port, stop, wait_ready
+from .conftest import ICD, REPO, free_port, full_release, stop, wait_ready
 from .test_hostile import SUPPLEMENT, SUPPLEMENTED_VS, code_system, regex_vs
 
 pytestmark = [pytest.mark.hostile_slow, pytest.mark.server]
@@ -67,6 +67,7 @@ def cpu_s(pid: int) -> float:
 
 
 @pytest.fixture(scope="module")
+@full_release
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
     cache = os.environ.get("FHIRTERM_TEST_CACHE") or str(tmp_path_factory.mktemp("cache"))

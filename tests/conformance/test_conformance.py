@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from ..conftest import full_release
 from .runner import Runner, print_summary, report
 from .suite import REPO, Suite
 
@@ -80,6 +81,7 @@ def suite() -> Suite:
 
 
 @pytest.fixture(scope="module")
+@full_release
 def server_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`fhirterm serve --workers 1` on a free port; yields http://127.0.0.1:PORT."""
     port = _free_port()
