@@ -1,13 +1,16 @@
-"""The layers of ARCHITECTURE.md: a lower layer never imports an upper one."""
+"""ARCHITECTURE.md holds: a lower layer never imports an upper one, and the module map
+lists every module there is and no other."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 SRC = Path(__file__).parent.parent / "src" / "fhirterm"
+ARCHITECTURE = SRC.parent.parent / "ARCHITECTURE.md"
 
 # module (prefix) -> imports it must never make
 FORBIDDEN: dict[str, tuple[str, ...]] = {
@@ -98,3 +101,56 @@ def test_layer_imports(layer: str) -> None:
             if (i == ban or i.startswith(ban + ".")) and not i.startswith(f"fhirterm.{layer}")
         )
         assert not bad, f"{f.relative_to(SRC)} imports {bad}"
+
+
+# an entry of the map: indented by two spaces a level (at most three levels), a module
+# `name.py` or a package `name/`, then its description; deeper lines continue one
+MAP_ENTRY = re.compile(r"^((?:  ){1,3})([A-Za-z_]\w*(?:\.py|/))(?=\s|$)")
+
+
+def mapped_modules(text: str) -> set[str]:
+    """The paths (relative to src/fhirterm) of the modules and packages the map names."""
+    block = text.split("```\nsrc/fhirterm/\n", 1)[1].split("```", 1)[0]
+    out: set[str] = set()
+    parents: list[str] = []
+    for line in block.splitlines():
+        m = MAP_ENTRY.match(line)
+        if m is None:
+            continue
+        depth = len(m.group(1)) // 2 - 1
+        assert depth <= len(parents), f"map entry without its package: {line!r}"
+        parents = parents[:depth]
+        out.add("".join(parents) + m.group(2))
+        if m.group(2).endswith("/"):
+            parents.append(m.group(2))
+    return out
+
+
+def source_modules() -> set[str]:
+    """Every module of src/fhirterm as a path, a package as ``name/`` (its __init__ is the
+    package)."""
+    out: set[str] = set()
+    for f in SRC.rglob("*.py"):
+        rel = f.relative_to(SRC)
+        if rel.name == "__init__.py":
+            if rel.parent != Path("."):
+                out.add(f"{rel.parent.as_posix()}/")
+        else:
+            out.add(rel.as_posix())
+    return out
+
+
+def test_module_map_lists_every_module() -> None:
+    mapped = mapped_modules(ARCHITECTURE.read_text())
+    actual = source_modules()
+    assert not actual - mapped, (
+        f"modules missing from ARCHITECTURE.md's map: {sorted(actual - mapped)}"
+    )
+    assert not mapped - actual, (
+        f"ARCHITECTURE.md maps modules that do not exist: {sorted(mapped - actual)}"
+    )
+
+
+def test_module_map_parser_reads_nesting() -> None:
+    text = "```\nsrc/fhirterm/\n  a.py   x\n  p/     y\n    b.py z\n         c.py continued\n  d.py\n```\n"
+    assert mapped_modules(text) == {"a.py", "p/", "p/b.py", "d.py"}
