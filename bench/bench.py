@@ -68,7 +68,7 @@ ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 STATIC = "STATIC"
 BARE = "BARE"
 POLL_S = 0.020
-# The targets of issue 6 on this machine, all checked by targets() in every run.
+# The benchmark's targets on this machine, all checked by targets() in every run.
 TARGET_WARM_READY_S = 2.0
 # 300 MB with the three bundled ICD-10-CM releases loaded (250 when one was)
 TARGET_PSS_MB = 300.0
@@ -462,7 +462,7 @@ TESTS: list[BenchTest] = [
 ]
 
 
-# ValueSet, subsumption and translation tests (issue 6; names after tx-benchmark)
+# ValueSet, subsumption and translation tests (names after tx-benchmark)
 
 CPT_MAP = "http://fhirterm.org/fhir/ConceptMap/icd10cm-to-cpt"
 
@@ -539,7 +539,7 @@ def _ex03_requests(pool: Pool) -> list[Request]:
 
 
 def _ex20_requests(pool: Pool) -> list[Request]:
-    """EX03's queries with count 20 only (the ValueSet issue's target: median 2 ms at one connection)."""
+    """EX03's queries with count 20 only (the value set engine's target: median 2 ms at one connection)."""
     return [Request(r.path.rsplit("&count=", 1)[0] + "&count=20") for r in _ex03_requests(pool)]
 
 
@@ -1353,7 +1353,7 @@ def _worst(
 
 
 def targets(result: dict[str, Any]) -> dict[str, Any]:
-    """Every target of issue 6, checked on one run's results.
+    """Every target of the benchmark, checked on one run's results.
 
     Each entry is ``{value, target, ok}``; ``ok`` is None (n/a) when the run did
     not measure it (``--only``, other connection counts). Targets over several

@@ -39,7 +39,7 @@ def _verdict(t: dict[str, Any]) -> str:
 
 
 def targets_table(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    """Each target of issue 6 (rows) in each run (columns): the value, the worst test
+    """Each target of the benchmark (rows) in each run (columns): the value, the worst test
     where several apply, and OK or MISSED, as bench.targets judges it."""
     judged = [(label, bench.targets(d)) for label, d in runs]
     keys: list[str] = []
