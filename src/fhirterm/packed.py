@@ -365,31 +365,27 @@ class Damaged(ValueError):
     """A file that is not a whole packed file of this format: the message says why."""
 
 
-def _check_file(fh: BinaryIO) -> None:
-    """Raise Damaged unless the open file's CRC-32 matches its trailer.
+def _file_crc(fh: BinaryIO, length: int) -> int:
+    """CRC-32 of the first ``length`` bytes of the open file, read through the file.
 
-    Read through the file, not through a mapping: reading a mapping makes every page
-    resident in this process, and forked workers inherit them, so the whole file
-    (three releases: ~150 MB) counted in the server's PSS before any request came.
-    Read this way the pages stay in the page cache only, and are mapped on use."""
-    size = fh.seek(0, 2)
-    fh.seek(size - TRAILER.size)
-    _, crc = TRAILER.unpack(fh.read(TRAILER.size))
+    Not through a mapping: reading a mapping makes every page resident in this process,
+    and forked workers inherit them, so the whole file (three releases: ~150 MB) counted
+    in the server's PSS before any request came. Read this way the pages stay in the
+    page cache only, and are mapped on use."""
     fh.seek(0)
-    left, got = size - TRAILER.size, 0
-    while left > 0:
-        chunk = fh.read(min(left, 1 << 20))
+    got = 0
+    while length > 0:
+        chunk = fh.read(min(length, 1 << 20))
         if not chunk:
             break
-        got, left = zlib.crc32(chunk, got), left - len(chunk)
-    if got != crc:
-        raise Damaged("its CRC-32 does not match its content (a damaged file)")
+        got, length = zlib.crc32(chunk, got), length - len(chunk)
+    return got
 
 
-def check(mm: mmap.mmap | bytes, crc: bool = True) -> None:
+def check(mm: mmap.mmap | bytes, fh: BinaryIO | None = None) -> None:
     """Raise Damaged unless ``mm`` is a whole packed file of this format (magic,
-    length and, unless ``crc`` is False (checked already by reading the file), CRC-32
-    of the trailer)."""
+    length and CRC-32 of the trailer). With ``fh``, the open file ``mm`` maps, the
+    CRC-32 is read through the file rather than the mapping (``_file_crc``)."""
     if len(mm) < 16 + TRAILER.size:
         raise Damaged(f"{len(mm)} bytes: too short to be a packed file")
     if mm[:8] != MAGIC:
@@ -402,14 +398,16 @@ def check(mm: mmap.mmap | bytes, crc: bool = True) -> None:
             f"{len(mm)} bytes, but its trailer records {length + TRAILER.size} "
             "(truncated, or data written past its end)"
         )
-    if not crc:
-        return
-    body = memoryview(mm)[: -TRAILER.size]
-    try:
-        if zlib.crc32(body) != crc:
-            raise Damaged("its CRC-32 does not match its content (a damaged file)")
-    finally:
-        body.release()
+    if fh is not None:
+        got = _file_crc(fh, length)
+    else:
+        body = memoryview(mm)[:length]
+        try:
+            got = zlib.crc32(body)
+        finally:
+            body.release()
+    if got != crc:
+        raise Damaged("its CRC-32 does not match its content (a damaged file)")
 
 
 def _open(
@@ -423,8 +421,7 @@ def _open(
             raise Damaged("the file is empty")
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         if verify:
-            check(mm, crc=False)
-            _check_file(fh)
+            check(mm, fh)
     if not verify and mm[:8] != MAGIC:
         raise Damaged(f"{path} is not a packed fhirterm file of this version")
     (hlen,) = struct.unpack("<Q", mm[8:16])
