@@ -228,9 +228,14 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="session")
 @full_release
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `fhirterm serve` on a free port with the full content; yields the FHIR base."""
+    """A real `fhirterm serve` on a free port with the full content; yields the FHIR base.
+
+    It reads the parse cache the other full-release fixtures use (FHIRTERM_TEST_CACHE):
+    parsing the three bundled releases afresh took longer than the start may take on a
+    loaded machine."""
     port = free_port()
-    env = dict(os.environ, FHIRTERM_CACHE_DIR=str(tmp_path_factory.mktemp("srvcache")))
+    cache = os.environ.get("FHIRTERM_TEST_CACHE") or str(tmp_path_factory.mktemp("srvcache"))
+    env = dict(os.environ, FHIRTERM_CACHE_DIR=cache)
     proc = subprocess.Popen(
         [
             sys.executable,
