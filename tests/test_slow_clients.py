@@ -5,7 +5,8 @@ short timeouts and assert no timing beyond "answers at all" (generous client
 timeouts that only turn a hang into a failure). The slow test (``-m slow``)
 is the hostile run of docs/deployment.md: two workers with the full release
 while 50 stalled bodies, 1,500 idle connections and a regex bomb are held
-open, with the p99 of new clients' requests.
+open, with the p99 of new clients' requests, and then the stalled bodies'
+408s after the default body timeout.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from contextlib import contextmanager
 import orjson
 import pytest
 import requests
+
+from fhirterm.config import Settings
 
 from .conftest import ICD, REPO, free_port, wait_ready
 from .test_live_server import SLOW_REQUEST_ENV, _small_server, slow_request_body
@@ -97,6 +100,40 @@ def test_stalled_bodies_do_not_stop_the_server() -> None:
         assert requests.get(f"{base}/fhir/CodeSystem/$lookup", params=lookup, timeout=10).ok
 
 
+def test_a_stalled_body_is_answered_408_and_closed() -> None:
+    """With FHIRTERM_BODY_TIMEOUT=1, a body that stalls is answered 408 (an
+    OperationOutcome naming the setting) and its connection closed, and the server goes
+    on serving. A keep-alive connection from the same address, idle since before the
+    stalled request came, is left open and still served (web/stalls.py tells them apart
+    by how long each has been silent)."""
+    proc, port = _small_server(FHIRTERM_BODY_TIMEOUT="1")
+    with _stopping(proc):
+        idle = socket.create_connection(("127.0.0.1", port))
+        idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert _answer(idle, 10).startswith(b"HTTP/1.1 200")
+        time.sleep(2.5)
+        stalled = _stall(port)
+        raw = _answer(stalled, 30)  # a hang fails on the timeout
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 Request Timeout"), raw[:300]
+        assert b"Connection: close" in head and b"X-Content-Type-Options: nosniff" in head
+        outcome = orjson.loads(body)
+        assert outcome["resourceType"] == "OperationOutcome"
+        assert outcome["issue"][0]["code"] == "timeout"
+        assert "FHIRTERM_BODY_TIMEOUT" in outcome["issue"][0]["details"]["text"]
+        assert stalled.recv(100) == b""  # then closed
+        stalled.close()
+        idle.settimeout(0.05)
+        with pytest.raises(TimeoutError):
+            idle.recv(100)  # still open, nothing sent on it
+        idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert _answer(idle, 10).startswith(b"HTTP/1.1 200")
+        idle.close()
+        lookup = {"system": ICD, "code": "M99.44"}
+        base = f"http://127.0.0.1:{port}"
+        assert requests.get(f"{base}/fhir/CodeSystem/$lookup", params=lookup, timeout=10).ok
+
+
 def test_truncated_and_oversized_bodies_are_outcomes() -> None:
     """A body that ends before its Content-Length (the client closes its sending side)
     is a 400; a chunked body beyond FHIRTERM_MAX_BODY is a 413; both OperationOutcomes."""
@@ -145,6 +182,7 @@ def test_idle_connections_are_closed() -> None:
 REGEX_BOMB = "((((a{50}){50}){50}){50})"
 HOLD_IDLE = 1500
 HOLD_STALLED = 50
+BODY_TIMEOUT = Settings().body_timeout  # the default: the hostile run uses it
 TRIES = 100
 
 
@@ -159,9 +197,10 @@ def test_new_clients_are_served_while_the_server_is_held(
 ) -> None:
     """Target: with 50 stalled bodies, 1,500 idle connections and a regex bomb held open at
     once against two workers, /healthz and a $lookup of M99.44 from a new client (a new
-    connection each) answer within 1 s at the p99 of 100 tries each. The stalled bodies
-    are still held at the end (granian has no body timeout; docs/deployment.md); the
-    idle connections are closed by the idle timeout (15 s), so the probes run within it.
+    connection each) answer within 1 s at the p99 of 100 tries each; then every stalled
+    body is answered 408 and its connection closed within the default body timeout (20 s)
+    and the watchdog's tick. The idle connections are closed by the idle timeout (15 s),
+    so the probes run within it.
 
     Figures are printed (run with -s) and recorded in docs/deployment.md.
     """
@@ -241,11 +280,13 @@ def test_new_clients_are_served_while_the_server_is_held(
                 timings[name].append(time.monotonic() - t)
                 statuses.add(r.status_code)
         probes_done = time.monotonic() - t_stall
-        # every stalled connection is still open (no answer, not closed)
+        # every stalled connection is answered 408 and closed after the body timeout
+        answered: list[float] = []
         for sock in stalled:
-            sock.settimeout(0.01)
-            with pytest.raises(TimeoutError):
-                sock.recv(100)
+            raw = _answer(sock, BODY_TIMEOUT + 30)
+            assert raw.startswith(b"HTTP/1.1 408 "), raw[:200]
+            assert sock.recv(100) == b""
+            answered.append(time.monotonic() - t_stall)
         stop.set()
         bomber.join(150)
         for sock in idle + stalled:
@@ -257,11 +298,13 @@ def test_new_clients_are_served_while_the_server_is_held(
             f"{n} p50 {a * 1000:.1f} ms p99 {b * 1000:.1f} ms max {c * 1000:.1f} ms"
             for n, (a, b, c) in figures.items()
         )
-        + f"; probes took {probes_done:.1f} s"
+        + f"; probes took {probes_done:.1f} s; the {HOLD_STALLED} stalled bodies answered 408 "
+        f"and closed {min(answered):.1f}-{max(answered):.1f} s after they began"
     )
     assert statuses == {200}
     for _, p99, _ in figures.values():
         assert p99 < 1.0
+    assert max(answered) < BODY_TIMEOUT + 3  # the timeout, a 1 s watchdog tick and a slack
 
 
 def test_a_slow_request_does_not_hold_back_the_next() -> None:

@@ -6,6 +6,7 @@
 | FHIRTERM_ICD10CM | (the bundled releases) | CDC tabular XML (plain or .xz) or zip files, separated by the OS path separator; ``path#version`` sets the version, ``path#version#START/END`` the period in effect; ``none`` loads no ICD-10-CM |
 | FHIRTERM_BASE_URL | http://127.0.0.1:8080/fhir | the public base address, used in Bundle links and CapabilityStatement |
 | FHIRTERM_MAX_BODY | 10485760 | largest request body in bytes (413 above it) |
+| FHIRTERM_BODY_TIMEOUT | 20 | seconds a request body may stall (nothing of it arriving) before the connection is answered 408 and closed; 0 waits without end. Enforced at the socket on Linux, HTTP/1 (``web/stalls.py``) |
 | FHIRTERM_EXPANSION_LIMIT | 1000 | largest unpaged expansion (as tx.fhir.org); page with count/offset |
 | FHIRTERM_SEARCH_MAX_COUNT | 1000 | most resources in one page of a search (a larger _count gets this many, and a next link) |
 | FHIRTERM_CORS_ORIGINS | * | origins browser apps may call from (CORS): ``*`` any, a comma-separated list of ``scheme://host[:port]``, or ``none`` |
@@ -58,6 +59,7 @@ class Settings:
     icd10cm: tuple[str, ...] | None = None  # None: the bundled releases
     base_url: str = "http://127.0.0.1:8080/fhir"
     max_body: int = 10 * 1024 * 1024
+    body_timeout: int = 20
     expansion_limit: int = 1000
     search_max_count: int = 1000
     cors_origins: tuple[str, ...] = ("*",)
@@ -94,6 +96,7 @@ class Settings:
             kw["base_url"] = v.rstrip("/")
         for name, key in (
             ("FHIRTERM_MAX_BODY", "max_body"),
+            ("FHIRTERM_BODY_TIMEOUT", "body_timeout"),
             ("FHIRTERM_EXPANSION_LIMIT", "expansion_limit"),
             ("FHIRTERM_SEARCH_MAX_COUNT", "search_max_count"),
             ("FHIRTERM_RESPONSE_CACHE", "response_cache"),
@@ -114,6 +117,8 @@ class Settings:
                     raise ValueError(f"{name} must be an integer, got {v!r}") from None
         if (v := e.get("FHIRTERM_CORS_ORIGINS")) is not None:
             kw["cors_origins"] = _origins(v)
+        if int(str(kw.get("body_timeout", 0))) < 0:
+            raise ValueError("FHIRTERM_BODY_TIMEOUT must be 0 (no timeout) or more seconds")
         if int(str(kw.get("search_max_count", 1))) < 1:
             raise ValueError("FHIRTERM_SEARCH_MAX_COUNT must be 1 or more")
         if v := e.get("FHIRTERM_CACHE_DIR"):

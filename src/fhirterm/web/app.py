@@ -121,8 +121,9 @@ def create_wsgi(settings: Settings | None = None, registry: Registry | None = No
 
     The outermost layer answers OPTIONS and adds the CORS and security
     headers to every response (``headers.ResponseHeaders``). The intake
-    (``intake.Intake``) reads request bodies before the app and lets one
-    request at a time into the rest. The response cache replays deterministic
+    (``intake.Intake``) reads request bodies before the app (a stalled one
+    is answered 408 after ``settings.body_timeout``, ``stalls.Stalls``) and
+    lets one request at a time into the rest. The response cache replays deterministic
     answers (``settings.response_cache`` entries per process, 0 disables it);
     on a miss the request enters the app, whose fast path answers GET
     operations without Flask's request machinery.
@@ -132,6 +133,7 @@ def create_wsgi(settings: Settings | None = None, registry: Registry | None = No
         Intake(
             ResponseCache(create_app(settings, registry), max_entries=settings.response_cache),
             max_body=settings.max_body,
+            body_timeout=settings.body_timeout,
         ),
         settings.cors_origins,
     )

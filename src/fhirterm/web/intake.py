@@ -5,13 +5,11 @@ body as a blocking stream with no read timeout. ``Intake`` is the outermost
 WSGI layer: a request with a body has it read in the request's own thread
 before anything else, and given to the app from memory. A client that sends
 its headers and then stalls holds that one thread until it sends the rest or
-closes the connection; ``fhirterm serve`` runs 64 threads per worker, so it
-takes many such clients to fill a worker, and they never hold the app.
-
-(The body cannot be read with a deadline here: the stream is read only by
-blocking in granian, and answering a request while another thread is still
-blocked reading its body stopped the whole worker, every connection included,
-in granian 2.8. A body timeout needs the server's support.)
+closes the connection, or until nothing of the body has come for
+``body_timeout`` seconds: then ``web/stalls.py`` answers it 408 and closes
+the connection, which ends the read. ``fhirterm serve`` runs 64 threads per
+worker, so it takes many such clients to fill a worker, and they never hold
+the app.
 
 Then the request takes the app slot: one request at a time runs the app in a
 process. The app is CPU-bound under one GIL, so two requests running at once
@@ -34,7 +32,9 @@ import orjson
 
 from ..operations.types import Issue
 from ..wire.render import operation_outcome
+from .headers import NO_STORE, SECURITY
 from .negotiation import FHIR_JSON
+from .stalls import Stalls, http_head
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -61,13 +61,22 @@ class Intake:
 
     ``max_body`` is the largest body read (a chunked body beyond it is
     answered 413 here; a declared Content-Length beyond it is left to the
-    app, which answers 413 without reading).
+    app, which answers 413 without reading). ``body_timeout``: seconds a
+    body may stall (nothing of it arriving) before its connection is
+    answered 408 and closed (``web/stalls.py``); 0 waits without end.
     """
 
-    def __init__(self, app: WSGIApp, max_body: int) -> None:
+    def __init__(self, app: WSGIApp, max_body: int, body_timeout: int = 0) -> None:
         self.app = app
         self.max_body = max_body
         self._slot = threading.Lock()
+        status, headers, body = _outcome(
+            "408 Request Timeout",
+            "timeout",
+            f"Nothing of the request body arrived for {body_timeout} s (FHIRTERM_BODY_TIMEOUT), "
+            "so the connection is closed: send the whole body without pausing",
+        )
+        self.stalls = Stalls(body_timeout, http_head(status, [*headers, *SECURITY, NO_STORE]), body)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         length = environ.get("CONTENT_LENGTH")
@@ -103,7 +112,11 @@ class Intake:
         # A declared length is framed by the server; a chunked body is read to
         # one byte past the limit, to tell "at the limit" from "over it".
         size = declared if declared is not None else self.max_body + 1
-        data: bytes = stream.read(size)
+        watched = self.stalls.reading(environ)
+        try:
+            data: bytes = stream.read(size)
+        finally:
+            self.stalls.done(watched)
         if declared is not None and len(data) < declared:
             return _outcome(
                 "400 Bad Request",
