@@ -103,6 +103,50 @@ def test_layer_imports(layer: str) -> None:
         assert not bad, f"{f.relative_to(SRC)} imports {bad}"
 
 
+def modules_used(path: Path) -> set[str]:
+    """The modules of fhirterm that ``path`` imports (a name imported from a package is
+    the package's module of that name when there is one)."""
+    out: set[str] = set()
+    for i in imports(path):
+        if not i.startswith("fhirterm"):
+            continue
+        parts = i.split(".")
+        # the longest prefix that is a module or package of fhirterm
+        for n in range(len(parts), 0, -1):
+            rel = Path(*parts[1:n])
+            if n == 1 or (SRC / rel).with_suffix(".py").exists() or (SRC / rel).is_dir():
+                out.add(".".join(parts[:n]))
+                break
+    return {m for m in out if not any(o.startswith(m + ".") for o in out)}
+
+
+# the one module of operations the wire layer may use: the request and result types
+CONTRACTS = "fhirterm.operations.contracts"
+
+
+def test_wire_uses_only_the_operation_contracts() -> None:
+    for f in sorted((SRC / "wire").rglob("*.py")):
+        bad = sorted(
+            m
+            for m in modules_used(f)
+            if (m == "fhirterm.operations" or m.startswith("fhirterm.operations."))
+            and m != CONTRACTS
+        )
+        assert not bad, f"{f.relative_to(SRC)} uses {bad}: the wire layer knows only {CONTRACTS}"
+
+
+def test_contracts_are_plain_data() -> None:
+    """The contracts stand on the value types alone, so the wire layer reaches nothing else
+    of the operations (nor the registry) through them."""
+    used = modules_used(SRC / "operations" / "contracts.py")
+    assert used <= {"fhirterm.model", "fhirterm.errors"}, used
+
+
+def test_modules_used_reads_packages_and_names() -> None:
+    assert modules_used(SRC / "wire" / "render.py") >= {CONTRACTS, "fhirterm.errors"}
+    assert "fhirterm.operations.contracts" in modules_used(SRC / "wire" / "requests.py")
+
+
 # an entry of the map: indented by two spaces a level (at most three levels), a module
 # `name.py` or a package `name/`, then its description; deeper lines continue one
 MAP_ENTRY = re.compile(r"^((?:  ){1,3})([A-Za-z_]\w*(?:\.py|/))(?=\s|$)")

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from fhirterm.config import Settings
-from fhirterm.errors import TooCostly
+from fhirterm.errors import TooCostly, clip_message
 from fhirterm.operations import limits, valueset
 from fhirterm.registry import Registry
 from fhirterm.web import create_app
@@ -148,9 +148,9 @@ def test_errors_do_not_echo_megabytes(client: Any) -> None:
 
 def test_clip_message_keeps_ordinary_messages() -> None:
     text = "Unknown code 'M99.99' in the CodeSystem 'http://hl7.org/fhir/sid/icd-10-cm'"
-    assert limits.clip_message(text) == text
+    assert clip_message(text) == text
     long = f"Unknown code '{'A' * 5_000}' in the CodeSystem 'x'"
-    clipped = limits.clip_message(long)
+    clipped = clip_message(long)
     assert clipped.startswith("Unknown code 'AAAA") and clipped.endswith("' in the CodeSystem 'x'")
     assert "5,000 characters, truncated" in clipped and len(clipped) < 400
 

@@ -4,9 +4,14 @@ Domain errors know no HTTP: the web layer maps each class to a status in one
 place (``fhirterm.web.errors``). A wrong display or an unknown code in a
 $validate-code is not an error but a result with issues; these exceptions are
 for requests that cannot be answered at all.
+
+A message may quote what a client sent: ``clip`` and ``clip_message`` keep it short,
+in every layer that writes or sends one.
 """
 
 from __future__ import annotations
+
+import re
 
 
 class TerminologyError(Exception):
@@ -92,3 +97,30 @@ class ContentError(Exception):
         self.source = source
         self.field = field
         self.message = message
+
+
+def clip(value: str, keep: int = 200) -> str:
+    """``value`` as a message may quote it: whole when short, else its start and its length.
+
+    Messages never echo megabytes a client sent.
+    """
+    if len(value) <= keep:
+        return value
+    return f"{value[:keep]}... ({len(value):,} characters, truncated)"
+
+
+MESSAGE_MAX = 2_000  # characters of a message, at most (its long words clipped first)
+_LONG_WORD = re.compile(r"[^\s']{201,}")
+
+
+def clip_message(text: str) -> str:
+    """A message as it is sent: each word (a run of characters without spaces or quotes)
+    longer than 200 characters clipped as ``clip`` does, and the whole at most
+    ``MESSAGE_MAX`` characters. A message quoting what a client sent never echoes
+    megabytes of it; an ordinary message is unchanged."""
+    if len(text) <= MESSAGE_MAX // 2:
+        return text
+    text = _LONG_WORD.sub(lambda m: clip(m.group()), text)
+    if len(text) > MESSAGE_MAX:
+        text = f"{text[:MESSAGE_MAX]}... ({len(text):,} characters, truncated)"
+    return text

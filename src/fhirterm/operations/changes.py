@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..index import CodeSystemIndex
 from ..model import Property
 from ..registry import Registry
-from .types import Issue, ValidateCodeResult
+from .contracts import Issue, ValidateCodeResult
 
 
 class _Chain:

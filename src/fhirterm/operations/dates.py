@@ -15,7 +15,8 @@ import re
 from ..errors import InvalidRequest
 from ..index import CodeSystemIndex
 from ..registry import Registry
-from .versions import VersionRules
+from .contracts import VersionRules
+from .versions import version_for
 
 # FHIR dateTime: YYYY, YYYY-MM, YYYY-MM-DD, or a date with a time (the time is not needed
 # to pick a release: releases change at the start of a day)
@@ -69,7 +70,7 @@ def version_on(registry: Registry, url: str, version: str | None, date: str | No
     if not date:
         return version
     rules = rules_on(registry, VersionRules(), date, (url,))
-    return rules.base(url, version) or None
+    return version_for(rules, url, version) or None
 
 
 def rules_on(

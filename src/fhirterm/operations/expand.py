@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from itertools import islice
 from typing import Any
 
@@ -12,6 +12,13 @@ from ..index import CodeSystemIndex
 from ..model import Designation, Property
 from ..registry import Registry
 from . import dates, limits, supplements
+from .contracts import (
+    ExpandRequest,
+    ExpandResult,
+    ExpansionItem,
+    VersionRules,
+    canonical_versions,
+)
 from .valueset import (
     CompiledValueSet,
     Member,
@@ -20,63 +27,6 @@ from .valueset import (
     newest_first,
     resolve,
 )
-from .versions import VersionRules, canonical_versions
-
-
-@dataclass(frozen=True, slots=True)
-class ExpandRequest:
-    """$expand inputs. ``None`` means "not sent" (the expansion echoes what was sent)."""
-
-    url: str | None = None
-    value_set: dict[str, Any] | None = None
-    value_set_version: str | None = None
-    filter: str | None = None
-    offset: int | None = None
-    count: int | None = None
-    active_only: bool | None = None
-    include_designations: bool | None = None
-    include_definition: bool | None = None
-    exclude_nested: bool | None = None
-    display_language: str | None = None
-    designations: tuple[
-        str, ...
-    ] = ()  # designation filters: [system|]code, e.g. urn:ietf:bcp:47|es
-    properties: tuple[str, ...] = ()
-    system_versions: tuple[str, ...] = ()  # system-version: url|version where none is stated
-    check_system_versions: tuple[str, ...] = ()  # check-system-version: url|version (pattern)
-    force_system_versions: tuple[str, ...] = ()  # force-system-version: url|version always
-    default_valueset_versions: tuple[str, ...] = ()  # url|version of imports stated without one
-    use_supplements: tuple[str, ...] = ()  # useSupplement: supplements to apply (canonicals)
-    versions_match: bool | None = None  # versionsMatch: versions of a code system are one
-    date: str | None = None  # the date of service: picks the version in effect that day
-    limit: int = 1000  # the largest unpaged expansion (Settings.expansion_limit)
-
-
-@dataclass(slots=True)
-class ExpansionItem:
-    system: str
-    version: str | None
-    code: str
-    display: str | None
-    abstract: bool
-    inactive: bool
-    designations: tuple[Designation, ...] = ()
-    properties: tuple[Property, ...] = ()
-    children: list[ExpansionItem] = field(default_factory=list)
-    extensions: tuple[dict[str, Any], ...] = ()
-
-
-@dataclass(slots=True)
-class ExpandResult:
-    value_set: dict[str, Any]  # the resource expanded (metadata; compose if includeDefinition)
-    total: int
-    offset: int | None  # None when the client sent no offset
-    items: list[ExpansionItem]
-    parameters: list[tuple[str, str, Any]] = field(default_factory=list)  # (name, FHIR type, value)
-    properties: list[tuple[str, str | None]] = field(default_factory=list)  # (code, uri) declared
-    # why the expansion may be incomplete (drawn on code systems that are fragments); empty
-    # when it is complete
-    unclosed: list[str] = field(default_factory=list)
 
 
 def _matches(vs: CompiledValueSet, text: str) -> Iterator[Member] | None:

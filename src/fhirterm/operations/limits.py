@@ -10,7 +10,6 @@ request. A caller outside a request (a test, the CLI) gets a fresh budget from e
 
 from __future__ import annotations
 
-import re
 import time
 from contextvars import ContextVar, Token
 from typing import Any
@@ -80,33 +79,6 @@ def current() -> Budget:
     """The budget of the request being answered; a fresh default one outside a request."""
     b = _current.get()
     return b if b is not None else Budget(DEFAULT)
-
-
-def clip(value: str, keep: int = 200) -> str:
-    """``value`` as a message may quote it: whole when short, else its start and its length.
-
-    Messages never echo megabytes a client sent.
-    """
-    if len(value) <= keep:
-        return value
-    return f"{value[:keep]}... ({len(value):,} characters, truncated)"
-
-
-MESSAGE_MAX = 2_000  # characters of a message, at most (its long words clipped first)
-_LONG_WORD = re.compile(r"[^\s']{201,}")
-
-
-def clip_message(text: str) -> str:
-    """A message as it is sent: each word (a run of characters without spaces or quotes)
-    longer than 200 characters clipped as ``clip`` does, and the whole at most
-    ``MESSAGE_MAX`` characters. A message quoting what a client sent never echoes
-    megabytes of it; an ordinary message is unchanged."""
-    if len(text) <= MESSAGE_MAX // 2:
-        return text
-    text = _LONG_WORD.sub(lambda m: clip(m.group()), text)
-    if len(text) > MESSAGE_MAX:
-        text = f"{text[:MESSAGE_MAX]}... ({len(text):,} characters, truncated)"
-    return text
 
 
 def check_codings(n: int, where: str = "codeableConcept") -> None:

@@ -9,8 +9,8 @@ from ..index import CodeSystemIndex
 from ..model import Concept, Designation, Property, code_properties
 from ..registry import Registry
 from . import changes, dates, supplements
+from .contracts import LookupRequest, LookupResult
 from .translate import related
-from .types import LookupRequest, LookupResult
 
 PRESENTATION_URIS = frozenset(
     "http://hl7.org/fhir/concept-properties#" + p for p in ("order", "itemWeight", "label")

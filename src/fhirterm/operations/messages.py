@@ -96,8 +96,3 @@ NOT_ENOUGH_INFO = (
     'validate the code "{code}" ("{display}") (mode = {mode})'
 )
 FILTER_NO_VALUE = "The system {system} filter with property = {prop}, op = {op} has no value"
-# (sic: the reference wording has no closing parenthesis)
-NOTHING_TO_VALIDATE = (
-    "Unable to find code to validate (looked for coding | codeableConcept | code+system | "
-    "code+inferSystem in parameters"
-)

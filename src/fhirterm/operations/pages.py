@@ -21,10 +21,10 @@ from ..errors import TerminologyError
 from ..index import CodeSystemIndex
 from ..model import Grouping, Property
 from ..registry import Registry
-from .expand import ExpandRequest, expand
+from .contracts import ExpandRequest, LookupRequest, Match
+from .expand import expand
 from .lookup import lookup, siblings
-from .translate import Match, links, related
-from .types import LookupRequest
+from .translate import links, related
 
 # ICD-10-CM tabular notes (providers/icd10cm.py), in the order the tabular list prints them
 NOTE_KINDS = (

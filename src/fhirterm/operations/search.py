@@ -20,61 +20,13 @@ does not change while the server runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from .contracts import FIELDS, Criterion, SearchPage, SearchRequest, SortKey
 
 T = TypeVar("T")
 
-# search parameter -> the record field it reads
-FIELDS = {
-    "_id": "id",
-    "url": "url",
-    "version": "version",
-    "name": "name",
-    "title": "title",
-    "status": "status",
-}
 STRING_PARAMS = frozenset({"name", "title"})  # the others are tokens or uris: exact
-MODIFIERS = {"name": ("exact", "contains"), "title": ("exact", "contains")}
-# _sort keys -> record field; ``id`` is accepted beside ``_id``, ``date`` is sortable
-# though not a search parameter here
-SORT_FIELDS = {**FIELDS, "id": "id", "date": "date"}
-
-
-@dataclass(frozen=True, slots=True)
-class Criterion:
-    """One search parameter as sent: ``name[:modifier]=v1,v2`` (any of the values matches)."""
-
-    name: str
-    modifier: str | None
-    values: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SortKey:
-    field: str
-    descending: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SearchRequest:
-    """What to match, in which order, and the page: ``count`` records from ``offset``.
-
-    ``count`` 0 asks for the number of matches only (no records).
-    """
-
-    criteria: tuple[Criterion, ...] = ()
-    sort: tuple[SortKey, ...] = ()
-    count: int = 100
-    offset: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class SearchPage:
-    """The records of the requested page and the number of all matches."""
-
-    records: list[Any]
-    total: int
 
 
 def _matches_one(crit: Criterion, have: Any) -> bool:

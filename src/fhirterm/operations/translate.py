@@ -7,12 +7,12 @@ match is returned with its equivalence, comment and the map it came from;
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidRequest, NotFound
 from ..model import Coding
 from ..registry import Registry
+from .contracts import Match, TranslateRequest, TranslateResult
 
 # R5 relationship -> R4 equivalence
 _R5_TO_R4 = {
@@ -31,50 +31,6 @@ _INVERSE = {
     "specializes": "subsumes",
 }
 LINK_SOURCE = "http://fhirterm.org/fhir/StructureDefinition/link-source"
-
-
-@dataclass(frozen=True, slots=True)
-class TranslateRequest:
-    url: str | None = None
-    concept_map: dict[str, Any] | None = None
-    concept_map_version: str | None = None
-    system: str | None = None
-    code: str | None = None
-    version: str | None = None
-    coding: Coding | None = None
-    codeable_concept: tuple[Coding, ...] | None = None
-    source: str | None = None
-    target: str | None = None
-    target_system: str | None = None
-    reverse: bool = False
-    # the request named its parameters as R5 does (sourceCode, targetCode...): the answer
-    # takes R5's match shape, whatever the FHIR version of the endpoint
-    r5_names: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    """One link of a map. ``concept`` and ``equivalence`` are seen from the side asked about:
-    in reverse, ``concept`` is the link's source and the equivalence is inverted, and
-    ``link_target`` is the link's target (the code translated) and ``link_equivalence``
-    the equivalence as the map states it (source to target)."""
-
-    equivalence: str
-    concept: Coding
-    source: str  # the map's url
-    comment: str | None = None
-    link_source: str | None = None
-    map_version: str | None = None
-    link_target: Coding | None = None
-    link_equivalence: str | None = None
-
-
-@dataclass(slots=True)
-class TranslateResult:
-    result: bool
-    message: str | None
-    matches: list[Match] = field(default_factory=list)
-    r5_names: bool = False  # as in the request
 
 
 def equivalence(target: dict[str, Any]) -> str:

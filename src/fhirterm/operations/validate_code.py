@@ -15,18 +15,15 @@ from ..model import Coding
 from ..registry import Registry
 from . import changes, dates, limits
 from . import messages as M
+from .contracts import NOTHING_TO_VALIDATE, Issue, ValidateCodeRequest, ValidateCodeResult
 from .supplements import canonical_of
-from .types import Issue, ValidateCodeRequest, ValidateCodeResult
-from .vs_validate import (
-    VSValidateRequest,
-    cs_facts,
-    is_absolute,
-    run,
-)
+from .versions import version_for
+from .vs_validate import cs_facts, is_absolute, run
 
 
 def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeResult:
-    """Validate a code, a coding or a codeable concept against a code system.
+    """Validate a code, a coding or a codeable concept against the code system ``req.system``
+    (at ``req.system_version``), or the codings' when the request names none.
 
     With a codeableConcept the result is true when any coding is valid; the
     issues of every coding are reported. Raises InvalidRequest when nothing
@@ -42,7 +39,7 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
             expression="coding.code",
         )
     if req.code is None and req.coding is None and req.codeable_concept is None:
-        raise InvalidRequest(M.NOTHING_TO_VALIDATE, expression="code")
+        raise InvalidRequest(NOTHING_TO_VALIDATE, expression="code")
     if req.codeable_concept is not None:
         limits.check_codings(len(req.codeable_concept))
         if not req.codeable_concept:
@@ -55,20 +52,16 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
         mode, first = "coding", _with_system(req.coding, req)
         codings = (first,)
     else:
-        # a code: no coding is built for it here (run() builds the one it checks)
-        mode, first, codings = "code", None, ()
-    # what the first coding says; for a plain code, the request's url, code and version
-    system0, code0, version0 = (
-        (first.system, first.code, first.version)
-        if first is not None
-        else (req.url, req.code, req.version)
-    )
+        mode, first = "code", Coding(req.system, req.code, req.system_version, req.display)
+        codings = (first,)
+    # what the first coding says (for a plain code, the request's system, code and version)
+    system0, code0, version0 = first.system, first.code, first.version
     issue_path = (
         "" if mode == "code" else "Coding" if mode == "coding" else "CodeableConcept.coding[0]"
     )
     system_path = f"{issue_path}.system" if issue_path else "system"
     # Without url, the code system is the codings' (the first one known to the server).
-    url = req.url or next(
+    url = req.system or next(
         (c.system for c in codings if c.system and registry.has_system(c.system)), system0
     )
     if not url:
@@ -90,7 +83,7 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
     if req.date:
         # the date of service chooses the version of a code system with dated versions
         req = replace(req, rules=dates.rules_on(registry, req.rules, req.date))
-    version = req.rules.base(url, req.version or version0)
+    version = version_for(req.rules, url, req.system_version or version0)
     cs = registry.find_code_system(url, version or None)
     if cs is None:
         res = _unknown(registry, url, version, system_path, system0, code0, mode, codings)
@@ -124,25 +117,9 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
         )
         res.unknown_systems, res.unknown_is_cause = [cs.info.url], True
         return res
-    vreq = VSValidateRequest(
-        display=req.display,
-        display_language=req.display_language,
-        abstract=req.abstract,
-        lenient_display=req.lenient_display,
-        active_only=req.active_only,
-        rules=req.rules,
-        languages=req.languages,
-        use_supplements=req.use_supplements,
-    )
-    if mode == "codeableConcept":
-        vreq.codeable_concept = codings
-    elif mode == "coding":
-        vreq.coding = codings[0]
-    else:
-        vreq.code, vreq.system, vreq.system_version = req.code, cs.info.url, req.version
-    res = run(registry, cs_facts(registry, cs).value_set, vreq, internal=True)
+    res = run(registry, cs_facts(registry, cs).value_set, req, codings, mode, internal=True)
     if not res.result and registry.changes:
-        changes.explain(registry, res, cs, [c.code for c in codings] if codings else [req.code])
+        changes.explain(registry, res, cs, [c.code for c in codings])
     return res
 
 
@@ -200,15 +177,15 @@ def _unknown(
 
 
 def _with_system(c: Coding, req: ValidateCodeRequest) -> Coding:
-    """A coding with the request's url/version/display filled in where it has none."""
-    if req.system_fixed and req.url and c.system and c.system != req.url:
+    """A coding with the request's system/version/display filled in where it has none."""
+    if req.system_fixed and req.system and c.system and c.system != req.system:
         raise InvalidRequest(
-            f"coding.system '{c.system}' is not the code system '{req.url}' of this request",
+            f"coding.system '{c.system}' is not the code system '{req.system}' of this request",
             expression="coding.system",
         )
     return Coding(
-        c.system or req.url,
+        c.system or req.system,
         c.code,
-        c.version or req.version,
+        c.version or req.system_version,
         c.display if c.display is not None else req.display,
     )

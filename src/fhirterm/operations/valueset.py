@@ -26,13 +26,15 @@ from ..errors import (
     TerminologyError,
     TooCostly,
     VersionMismatch,
+    clip,
 )
 from ..index import CodeSystemIndex
 from ..model import Concept, Designation
 from ..registry import Registry, _version_key
 from . import limits
 from . import messages as M
-from .versions import VersionRules, present_versions
+from .contracts import VersionRules
+from .versions import present_versions, version_for, violated_check
 
 HIERARCHY_OPS = ("is-a", "descendent-of", "is-not-a", "generalizes", "child-of", "descendent-leaf")
 FILTER_OPS = (*HIERARCHY_OPS, "regex", "=", "in", "not-in", "exists")
@@ -176,7 +178,7 @@ def compile_filter(cs: CodeSystemIndex, f: dict[str, Any], where: str) -> Filter
                 return any(pattern.fullmatch(v, timeout=remaining) for v in read(c))
             except TimeoutError:
                 raise TooCostly(
-                    f"{where}: the regular expression '{limits.clip(value)}' took more than the "
+                    f"{where}: the regular expression '{clip(value)}' took more than the "
                     f"{budget.limits.regex_budget_ms / 1000:g} s this server gives the regex filters of "
                     "one request (FHIRTERM_REGEX_BUDGET_MS); use a simpler pattern, or "
                     "narrow the include with another filter",
@@ -296,7 +298,7 @@ def compile_regex(value: str, where: str) -> regex.Pattern[str]:
     lim = limits.current().limits
     if len(value) > lim.regex_max_length:
         raise TooCostly(
-            f"{where}: the regular expression '{limits.clip(value)}' is longer than the "
+            f"{where}: the regular expression '{clip(value)}' is longer than the "
             f"{lim.regex_max_length} characters this server compiles "
             "(FHIRTERM_REGEX_MAX_LENGTH); use a shorter pattern",
             expression=f"{where}.value",
@@ -304,7 +306,7 @@ def compile_regex(value: str, where: str) -> regex.Pattern[str]:
     size = regex_size(value, lim.regex_max_size)
     if size > lim.regex_max_size:
         raise TooCostly(
-            f"{where}: the regular expression '{limits.clip(value)}' is too large to compile: "
+            f"{where}: the regular expression '{clip(value)}' is too large to compile: "
             f"with its counted repeats written out it has more than {lim.regex_max_size} "
             "parts (FHIRTERM_REGEX_MAX_SIZE); use smaller repeat counts (or * and +)",
             expression=f"{where}.value",
@@ -314,7 +316,7 @@ def compile_regex(value: str, where: str) -> regex.Pattern[str]:
         pattern = regex.compile(value, cache_pattern=False)
     except regex.error as e:
         raise InvalidRequest(
-            f"{where}: '{limits.clip(value)}' is not a valid regular expression: {e}",
+            f"{where}: '{clip(value)}' is not a valid regular expression: {e}",
             expression=f"{where}.value",
         ) from None
     if size <= PATTERN_CACHE_SIZE:
@@ -737,7 +739,7 @@ def include_code_system(
     Raises NotFound for an unknown system or version, VersionMismatch when a
     check-system-version rule rejects the version.
     """
-    want = versions.base(system, version) if versions else (version or "")
+    want = version_for(versions, system, version) if versions else (version or "")
     if not registry.has_system(system):
         return registry.code_system(system, want or None)  # raises NotFound naming the system
     cs = registry.find_code_system(system, want or None)
@@ -748,7 +750,7 @@ def include_code_system(
             f"{present_versions(registry, system)}"
         )
     if versions and cs.info.version:
-        bad = versions.violated_check(system, cs.info.version)
+        bad = violated_check(versions, system, cs.info.version)
         if bad is not None:
             raise VersionMismatch(
                 f"The version '{cs.info.version}' is not allowed for system '{system}': "

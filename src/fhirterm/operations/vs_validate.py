@@ -30,43 +30,11 @@ from ..model import Coding, Concept, Designation
 from ..registry import Registry, _version_key
 from . import changes, dates, limits, supplements
 from . import messages as M
-from .types import Issue, ValidateCodeResult
+from .contracts import NOTHING_TO_VALIDATE, Issue, ValidateCodeRequest, ValidateCodeResult
 from .valueset import filter_op, registry_filter, registry_implicit
-from .versions import VersionRules, more_detailed, present_versions
+from .versions import more_detailed, present_versions, version_for, violated_check
 
 HEADER_EXAMPLES = 5
-
-
-@dataclass(slots=True)
-class VSValidateRequest:
-    """The parameters of one ValueSet $validate-code (built by the wire layer).
-
-    Read-only once built, by contract: it is not a frozen dataclass because building a
-    frozen one of these twenty fields costs about 5 µs, a tenth of a whole validation.
-    """
-
-    url: str | None = None
-    value_set: dict[str, Any] | None = None
-    value_set_version: str | None = None
-    code: str | None = None
-    system: str | None = None
-    system_version: str | None = None
-    display: str | None = None
-    coding: Coding | None = None
-    codeable_concept: tuple[Coding, ...] | None = None
-    display_language: str | None = None
-    abstract: bool = True  # may an abstract (notSelectable) code be valid?
-    infer_system: bool = False
-    membership_only: bool = False
-    lenient_display: bool = False  # a wrong display is a warning, not an error
-    active_only: bool = False
-    rules: VersionRules = field(default_factory=VersionRules)
-    languages: tuple[str, ...] = ()  # from Accept-Language, when displayLanguage is absent
-    text: str | None = None  # CodeableConcept.text, echoed
-    # url -> version for value set references stated without a version (default-valueset-version)
-    vs_defaults: dict[str, str] = field(default_factory=dict)
-    use_supplements: tuple[str, ...] = ()  # useSupplement: supplements to apply (canonicals)
-    date: str | None = None  # the date of service: picks the version in effect that day
 
 
 class PrepareError(Exception):
@@ -422,7 +390,7 @@ class Checker:
         self,
         registry: Registry,
         vs: dict[str, Any],
-        req: VSValidateRequest,
+        req: ValidateCodeRequest,
         internal: bool = False,
         stack: tuple[str, ...] = (),
         remember: bool = False,
@@ -515,10 +483,10 @@ class Checker:
     def find_cs(
         self, url: str, version: str, out: Outcome | None, path: str, apply_rules: bool = True
     ) -> CodeSystemIndex | None:
-        v = self.req.rules.base(url, version) if apply_rules else version
+        v = version_for(self.req.rules, url, version) if apply_rules else version
         cs = self.registry.find_code_system(url, v or None)
         if cs is not None and out is not None:
-            bad = self.req.rules.violated_check(url, cs.info.version or "")
+            bad = violated_check(self.req.rules, url, cs.info.version or "")
             if bad is not None:
                 out.add(
                     Issue(
@@ -535,7 +503,7 @@ class Checker:
     def determine_version(
         self, path: str, system: str, version_vs: str, version_coding: str, out: Outcome
     ) -> str:
-        result = self.req.rules.base(system, version_vs)
+        result = version_for(self.req.rules, system, version_vs)
         if not version_coding:
             return result
         if result and version_coding != result and more_detailed(result, version_coding):
@@ -1403,15 +1371,15 @@ def check_display(
     out.add(Issue(severity, "invalid", m, "invalid-display", _path(path, "display"), mid))
 
 
-def resolve_value_set(registry: Registry, req: VSValidateRequest) -> dict[str, Any]:
+def resolve_value_set(registry: Registry, req: ValidateCodeRequest) -> dict[str, Any]:
     if req.value_set is not None:
         return req.value_set
-    if not req.url:
+    if not req.value_set_url:
         raise InvalidRequest(
             "No value set: send url (or call ValueSet/{id}/$validate-code) or valueSet",
             expression="url",
         )
-    url, _, pinned = req.url.partition("|")
+    url, _, pinned = req.value_set_url.partition("|")
     version = req.value_set_version or pinned or req.vs_defaults.get(url) or None
     vs = registry_implicit(registry, url) or registry.canonical("ValueSet", url, version)
     if vs is None:
@@ -1420,7 +1388,7 @@ def resolve_value_set(registry: Registry, req: VSValidateRequest) -> dict[str, A
     return vs
 
 
-def _codings(req: VSValidateRequest) -> tuple[tuple[Coding, ...], str]:
+def _codings(req: ValidateCodeRequest) -> tuple[tuple[Coding, ...], str]:
     if req.codeable_concept is not None:
         return req.codeable_concept, "codeableConcept"
     if req.coding is not None:
@@ -1435,19 +1403,21 @@ def _codings(req: VSValidateRequest) -> tuple[tuple[Coding, ...], str]:
         ), "coding"
     if req.code is not None:
         return (Coding(req.system, req.code, req.system_version, req.display),), "code"
-    raise InvalidRequest(M.NOTHING_TO_VALIDATE, expression="code")
+    raise InvalidRequest(NOTHING_TO_VALIDATE, expression="code")
 
 
 def run(
     registry: Registry,
     vs: dict[str, Any],
-    req: VSValidateRequest,
+    req: ValidateCodeRequest,
+    codings: tuple[Coding, ...],
+    mode: str,
     internal: bool = False,
 ) -> ValidateCodeResult:
-    """Validate the request's code, coding or codeable concept against ``vs``; ``internal``:
-    ``vs`` is the implicit value set of a code system (CodeSystem $validate-code).
+    """Validate ``codings``, the request's code, coding or codeable concept (``mode``) as
+    its operation reads them, against ``vs``; ``internal``: ``vs`` is the implicit value
+    set of a code system (CodeSystem $validate-code).
     """
-    codings, mode = _codings(req)
     if mode == "codeableConcept" and not codings:
         raise InvalidRequest(
             "codeableConcept has no coding to validate", expression="codeableConcept"
@@ -1475,7 +1445,7 @@ def run(
     return validate_codings(checker, codings, mode, req.abstract, infer)
 
 
-def validate_vs_code(registry: Registry, req: VSValidateRequest) -> ValidateCodeResult:
+def validate_vs_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeResult:
     """Is the code (coding, codeable concept) in the value set, and right?
 
     Raises InvalidRequest when there is nothing to validate or no value set,
@@ -1485,7 +1455,7 @@ def validate_vs_code(registry: Registry, req: VSValidateRequest) -> ValidateCode
         limits.check_codings(len(req.codeable_concept))
     vs = resolve_value_set(registry, req)
     if req.code is None and req.coding is None and req.codeable_concept is None:
-        raise InvalidRequest(M.NOTHING_TO_VALIDATE, expression="code")
+        raise InvalidRequest(NOTHING_TO_VALIDATE, expression="code")
     if req.date:
         # the date of service chooses the version of a code system with dated versions;
         # a version the request states beside it must be that one
@@ -1501,20 +1471,20 @@ def validate_vs_code(registry: Registry, req: VSValidateRequest) -> ValidateCode
         for system, version in stated:
             dates.version_on(registry, system, version, req.date)
         req = replace(req, rules=dates.rules_on(registry, req.rules, req.date))
-    res = run(registry, vs, req)
+    res = run(registry, vs, req, *_codings(req))
     if not res.result and registry.changes:
         _explain(registry, req, res)
     return res
 
 
-def _explain(registry: Registry, req: VSValidateRequest, res: ValidateCodeResult) -> None:
+def _explain(registry: Registry, req: ValidateCodeRequest, res: ValidateCodeResult) -> None:
     """What the loaded releases say of a code its code system version does not hold."""
     c = req.coding
     system = req.system or (c.system if c else None)
     code = req.code or (c.code if c else None)
     if not system or not code or system not in registry.changes:
         return
-    version = req.rules.base(system, req.system_version or (c.version if c else None))
+    version = version_for(req.rules, system, req.system_version or (c.version if c else None))
     cs = registry.find_code_system(system, version or None)
     if cs is not None:
         changes.explain(registry, res, cs, [code])
@@ -1535,7 +1505,7 @@ def code_system_value_set(cs: CodeSystemIndex) -> dict[str, Any]:
 
 
 def batch_validate(
-    registry: Registry, entries: list[VSValidateRequest | TerminologyError]
+    registry: Registry, entries: list[ValidateCodeRequest | TerminologyError]
 ) -> list[ValidateCodeResult | TerminologyError]:
     """ValueSet $batch-validate-code: each entry validated on its own.
 

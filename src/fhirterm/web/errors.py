@@ -17,7 +17,7 @@ from ..errors import (
     TerminologyError,
     TooCostly,
 )
-from ..operations.types import Issue
+from ..operations.contracts import Issue
 from ..wire import xml as wxml
 from ..wire.render import operation_outcome
 from .endpoints import BASES

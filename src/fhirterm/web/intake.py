@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from ..operations.types import Issue
+from ..operations.contracts import Issue
 from ..wire.render import operation_outcome
 from .headers import NO_STORE, SECURITY
 from .negotiation import FHIR_JSON

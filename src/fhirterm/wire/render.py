@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import TerminologyError
+from ..errors import TerminologyError, clip, clip_message
 from ..model import Coding, Designation, Property
-from ..operations.expand import ExpandResult, ExpansionItem
-from ..operations.limits import clip, clip_message
-from ..operations.translate import TranslateResult
-from ..operations.types import Issue, LookupResult, ValidateCodeResult
+from ..operations.contracts import (
+    ExpandResult,
+    ExpansionItem,
+    Issue,
+    LookupResult,
+    TranslateResult,
+    ValidateCodeResult,
+)
 from . import forms
 
 TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"

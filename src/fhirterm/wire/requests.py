@@ -6,14 +6,16 @@ import re
 from typing import Any
 
 from ..errors import InvalidLanguage, InvalidRequest, TerminologyError
-from ..operations import versions
-from ..operations.expand import ExpandRequest
-from ..operations.messages import NOTHING_TO_VALIDATE
-from ..operations.subsumes import SubsumesRequest
-from ..operations.translate import TranslateRequest
-from ..operations.types import LookupRequest, ValidateCodeRequest
-from ..operations.versions import VersionRules
-from ..operations.vs_validate import VSValidateRequest
+from ..operations.contracts import (
+    NOTHING_TO_VALIDATE,
+    ExpandRequest,
+    LookupRequest,
+    SubsumesRequest,
+    TranslateRequest,
+    ValidateCodeRequest,
+    VersionRules,
+    canonical_versions,
+)
 from . import checks, opdefs
 from .params import GENERAL, Params, from_parameters
 
@@ -123,18 +125,18 @@ def cs_validate_request(
         # the common request: the other parameters are absent, their fields keep their
         # defaults (reading each absent one and passing its default costs a few µs)
         return ValidateCodeRequest(
-            url=url,
             code=p.text("code"),
-            version=version,
+            system=url,
+            system_version=version,
             display=p.text("display"),
             system_fixed=fixed_url is not None,
             rules=NO_RULES,
             languages=languages(accept_language),
         )
     return ValidateCodeRequest(
-        url=url,
         code=p.text("code"),
-        version=version,
+        system=url,
+        system_version=version,
         display=p.text("display"),
         coding=p.coding("coding"),
         codeable_concept=p.codeable_concept("codeableConcept"),
@@ -152,7 +154,7 @@ def cs_validate_request(
 
 # the names of the common request (a code, maybe a display, and a value set), all text:
 # a query of these alone needs no type check, and leaves every other field of
-# VSValidateRequest at its default
+# ValidateCodeRequest at its default
 VS_VALIDATE_PLAIN = (
     frozenset({"url", "valueSetVersion", "code", "system", "systemVersion", "version", "display"})
     | GENERAL
@@ -236,7 +238,7 @@ def expand_request(
 
 def vs_validate_request(
     p: Params, fixed: tuple[str, str | None] | None = None, accept_language: str | None = None
-) -> VSValidateRequest:
+) -> ValidateCodeRequest:
     """ValueSet/$validate-code parameters; ``fixed`` (url, version) at instance level."""
     # The check of names and types is skipped for the common query (text parameters
     # only); the version rules are parsed only when one is sent (most requests send none).
@@ -249,8 +251,8 @@ def vs_validate_request(
     if has <= VS_VALIDATE_PLAIN:
         # the common request: the other parameters are absent, their fields keep their
         # defaults (reading each absent one and passing its default costs a few µs)
-        return VSValidateRequest(
-            url=url,
+        return ValidateCodeRequest(
+            value_set_url=url,
             value_set_version=version,
             code=p.text("code"),
             system=p.text("system"),
@@ -263,8 +265,8 @@ def vs_validate_request(
         raise InvalidRequest(
             "Parameter 'context' is not supported by this server", expression="context"
         )
-    return VSValidateRequest(
-        url=url,
+    return ValidateCodeRequest(
+        value_set_url=url,
         value_set=_resource(p, "valueSet", "ValueSet"),
         value_set_version=version,
         code=p.text("code"),
@@ -282,7 +284,9 @@ def vs_validate_request(
         rules=version_rules(p) if not has.isdisjoint(VERSION_RULES) else NO_RULES,
         languages=languages(accept_language),
         text=_cc_text(p),
-        vs_defaults=canonical_versions(p, "default-valueset-version"),
+        vs_defaults=canonical_versions(
+            p.texts("default-valueset-version"), "default-valueset-version"
+        ),
         use_supplements=p.texts("useSupplement"),
         date=p.text("date"),
     )
@@ -293,7 +297,7 @@ CODE_FORMS = ("code", "coding", "codeableConcept")
 
 def batch_validate_requests(
     p: Params, fixed: tuple[str, str | None] | None = None, accept_language: str | None = None
-) -> list[VSValidateRequest | TerminologyError]:
+) -> list[ValidateCodeRequest | TerminologyError]:
     """ValueSet/$batch-validate-code: one request per ``validation`` Parameters.
 
     The parameters outside the ``validation`` entries apply to every entry; a
@@ -306,7 +310,7 @@ def batch_validate_requests(
             "No 'validation' parameters: send one Parameters resource per code to validate",
             expression="validation",
         )
-    out: list[VSValidateRequest | TerminologyError] = []
+    out: list[ValidateCodeRequest | TerminologyError] = []
     for i, (t, v) in enumerate(entries):
         try:
             if t != "resource" or not isinstance(v, dict):
@@ -330,11 +334,6 @@ def batch_validate_requests(
         except TerminologyError as e:
             out.append(e)
     return out
-
-
-def canonical_versions(p: Params, name: str) -> dict[str, str]:
-    """url -> version of the ``url|version`` canonicals of a repeating parameter."""
-    return versions.canonical_versions(p.texts(name), name)
 
 
 def _cc_text(p: Params) -> str | None:

@@ -31,8 +31,15 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import InvalidRequest
-from ..operations.search import FIELDS, MODIFIERS, SORT_FIELDS, Criterion, SearchRequest, SortKey
-from ..operations.types import Issue
+from ..operations.contracts import (
+    FIELDS,
+    MODIFIERS,
+    SORT_FIELDS,
+    Criterion,
+    Issue,
+    SearchRequest,
+    SortKey,
+)
 from .params import GENERAL
 from .render import operation_outcome
 from .resources import SUBSETTED
