@@ -17,6 +17,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "model": ("fhirterm", "flask", "orjson", "fhir.resources"),
     "errors": ("fhirterm", "flask", "orjson", "fhir.resources"),
     "config": ("fhirterm", "flask", "orjson", "fhir.resources"),
+    "memo": ("fhirterm", "flask", "orjson", "fhir.resources"),
     "index": (
         "fhirterm.providers",
         "fhirterm.registry",

@@ -242,7 +242,7 @@ def test_compiled_patterns_are_bounded(small_registry: Registry) -> None:
     cs = small_registry.code_system(ICD)
     for i in range(valueset.PATTERN_CACHE_MAX + 20):
         valueset.compile_filter(cs, {"property": "code", "op": "regex", "value": f"M{i}"}, "f")
-    assert len(valueset._PATTERNS) == valueset.PATTERN_CACHE_MAX
+    assert 0 < len(valueset._PATTERNS) <= valueset.PATTERN_CACHE_MAX
     big = "(ab){600}"  # compiled, but too large to keep
     valueset.compile_regex(big, "f")
     assert big not in valueset._PATTERNS

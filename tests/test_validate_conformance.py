@@ -603,11 +603,11 @@ def test_supplement_as_coding_system_is_invalid_not_an_error(client: Any) -> Non
 
 
 def test_supplement_does_not_copy_the_code_system() -> None:
-    from fhirterm.index import CodeSystemIndex
+    from fhirterm.index import CodeSystemIndex, ConceptDict
     from fhirterm.model import CodeSystemInfo, Concept, Designation
     from fhirterm.operations.supplements import Supplemented, _merge
 
-    class NoIteration(dict):  # type: ignore[type-arg]
+    class NoIteration(ConceptDict):
         def __iter__(self) -> Any:
             raise AssertionError("the base concepts were iterated")
 
@@ -623,7 +623,7 @@ def test_supplement_does_not_copy_the_code_system() -> None:
     )
     supp = CodeSystemIndex(
         info=CodeSystemInfo(url=SUPP, version="0.1", id="s", content="supplement"),
-        concepts={"a": Concept(code="a", designations=(Designation("x", "nl"),))},
+        concepts=ConceptDict(a=Concept(code="a", designations=(Designation("x", "nl"),))),
     )
     merged = _merge(base, supp)
     assert isinstance(merged.concepts, Supplemented)

@@ -1,17 +1,106 @@
-"""The in-memory index of one code system version: code -> concept, hierarchy, is-a.
+"""The index of one code system version: code -> concept, hierarchy, is-a.
 
 Built once at load time, then read-only. Answers data questions only; the FHIR
 meaning of a lookup or a validation lives in ``fhirterm.operations``.
+
+The concepts are held by a store (``ConceptStore``): in memory (``ConceptDict``), or
+packed and memory-mapped (``fhirterm.packed.PackedConcepts``), or a supplemented view
+of either (``fhirterm.operations.supplements.Supplemented``). Each answers the questions
+the index asks (hierarchy, flags, displays) its own way: the packed store from columns,
+without decoding whole concepts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from .memo import Memo
 from .model import CodeSystemInfo, Concept, Grouping
 from .search import AddedWords, BitMatches, Extended, Matches, TextIndex, search_with_added
+
+
+class ConceptStore(Protocol):
+    """code -> Concept of one code system version, in source order (iteration gives the
+    codes), with the hierarchy and flags read without decoding whole concepts.
+
+    Unknown codes are no error for the column reads: ``rows`` leaves them out, the flags
+    are False, the hierarchy (). Setting a concept replaces a known one (the editorial
+    layer does, at load); a store need not take new codes.
+    """
+
+    def __getitem__(self, code: str, /) -> Concept: ...
+    def __setitem__(self, code: str, concept: Concept, /) -> None: ...
+    def __contains__(self, code: object, /) -> bool: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def __len__(self) -> int: ...
+    def get(self, code: str, /) -> Concept | None: ...
+    def values(self) -> Iterable[Concept]: ...
+    def items(self) -> Iterable[tuple[str, Concept]]: ...
+
+    def rows(self, codes: Iterable[str], selectable: bool = False) -> list[tuple[str, str | None]]:
+        """(code, display) of each known code in ``codes``, in order; unknown ones left out,
+        and abstract ones too with ``selectable``."""
+        ...
+
+    def is_abstract(self, code: str) -> bool: ...
+    def is_inactive(self, code: str) -> bool: ...
+    def parents_of(self, code: str) -> tuple[str, ...]: ...
+    def children_of(self, code: str) -> tuple[str, ...]: ...
+
+    def has_ancestor(self, ancestor: str, parents: Iterable[str]) -> bool:
+        """Is ``ancestor`` one of ``parents`` or an ancestor of one? Stops at the first hit."""
+        ...
+
+
+class ConceptDict(dict[str, Concept]):
+    """The in-memory store: a dict of the concepts, answering from them.
+
+    A dict itself (not a wrapper around one), so reading a concept, testing a code and
+    iterating stay the dict's own operations.
+    """
+
+    __slots__ = ()
+
+    def rows(self, codes: Iterable[str], selectable: bool = False) -> list[tuple[str, str | None]]:
+        out: list[tuple[str, str | None]] = []
+        for code in codes:
+            c = self.get(code)
+            if c is not None and not (selectable and c.abstract):
+                out.append((code, c.display))
+        return out
+
+    def is_abstract(self, code: str) -> bool:
+        c = self.get(code)
+        return c is not None and c.abstract
+
+    def is_inactive(self, code: str) -> bool:
+        c = self.get(code)
+        return c is not None and c.inactive
+
+    def parents_of(self, code: str) -> tuple[str, ...]:
+        c = self.get(code)
+        return c.parents if c is not None else ()
+
+    def children_of(self, code: str) -> tuple[str, ...]:
+        c = self.get(code)
+        return c.children if c is not None else ()
+
+    def has_ancestor(self, ancestor: str, parents: Iterable[str]) -> bool:
+        seen: set[str] = set()
+        todo = list(parents)
+        while todo:
+            p = todo.pop()
+            if p == ancestor:
+                return True
+            if p in seen:
+                continue
+            seen.add(p)
+            c = self.get(p)
+            if c is not None:
+                todo.extend(c.parents)
+        return False
 
 
 def _fold(code: str) -> str:
@@ -29,7 +118,7 @@ class CodeSystemIndex:
     """
 
     info: CodeSystemInfo
-    concepts: MutableMapping[str, Concept]  # a dict, or packed records (fhirterm.packed)
+    concepts: ConceptStore
     roots: tuple[str, ...] = ()
     groupings: dict[str, Grouping] = field(default_factory=dict)
     _folded: dict[str, str] | None = None
@@ -42,7 +131,8 @@ class CodeSystemIndex:
     # reads the text index on first use instead of building it (a packed release whose
     # word lists are kept out of memory until searched: fhirterm.packed.load)
     text_loader: Callable[[], TextIndex] | None = None
-    _selectable: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # the selectable descendants of the codes asked most recently (selectable_descendants)
+    _selectable: Memo[str, tuple[str, ...]] = field(default_factory=lambda: Memo(4096))
     # Facts the operations derive from ``info`` on first use (which properties
     # are presentation-only, whether siblings are listed...): info never changes
     # after load, so each is computed once per code system instead of per request.
@@ -58,8 +148,11 @@ class CodeSystemIndex:
         """Index concepts whose ``parents``/``children`` may be given on either side.
 
         Missing reverse links are filled in, so a source may state only parents
-        (FHIR ``parent`` properties) or only children (nesting).
+        (FHIR ``parent`` properties) or only children (nesting). The concepts are kept
+        in memory, in ``concepts`` itself when it is a ``ConceptDict``.
         """
+        if not isinstance(concepts, ConceptDict):
+            concepts = ConceptDict(concepts)
         child_links: dict[str, list[str]] = {}
         parent_links: dict[str, list[str]] = {}
         for c in concepts.values():
@@ -147,50 +240,25 @@ class CodeSystemIndex:
                     return cand
         return None
 
-    # Hierarchy and display without decoding whole concepts: packed stores
-    # (fhirterm.packed) answer these from dedicated columns.
+    # Hierarchy, flags and displays: the store's (a packed one reads them from columns,
+    # without decoding whole concepts).
 
     def rows(self, codes: Iterable[str], selectable: bool = False) -> list[tuple[str, str | None]]:
         """(code, display) of each known code in ``codes``, in order; unknown ones
         left out, and abstract ones too with ``selectable``."""
-        f = getattr(self.concepts, "rows", None)
-        if f is not None:
-            rows: list[tuple[str, str | None]] = f(codes, selectable)
-            return rows
-        out: list[tuple[str, str | None]] = []
-        for code in codes:
-            c = self.concepts.get(code)
-            if c is not None and not (selectable and c.abstract):
-                out.append((code, c.display))
-        return out
+        return self.concepts.rows(codes, selectable)
 
     def is_abstract(self, code: str) -> bool:
-        f = getattr(self.concepts, "is_abstract", None)
-        if f is not None:
-            return bool(f(code))
-        c = self.concepts.get(code)
-        return c is not None and c.abstract
+        return self.concepts.is_abstract(code)
 
     def is_inactive(self, code: str) -> bool:
-        f = getattr(self.concepts, "is_inactive", None)
-        if f is not None:
-            return bool(f(code))
-        c = self.concepts.get(code)
-        return c is not None and c.inactive
+        return self.concepts.is_inactive(code)
 
     def parents_of(self, code: str) -> tuple[str, ...]:
-        f = getattr(self.concepts, "parents_of", None)
-        if f is not None:
-            return f(code)  # type: ignore[no-any-return]
-        c = self.concepts.get(code)
-        return c.parents if c is not None else ()
+        return self.concepts.parents_of(code)
 
     def children_of(self, code: str) -> tuple[str, ...]:
-        f = getattr(self.concepts, "children_of", None)
-        if f is not None:
-            return f(code)  # type: ignore[no-any-return]
-        c = self.concepts.get(code)
-        return c.children if c is not None else ()
+        return self.concepts.children_of(code)
 
     def ancestors(self, code: str) -> Iterator[str]:
         """Every ancestor of ``code`` (each once), nearest first."""
@@ -223,17 +291,15 @@ class CodeSystemIndex:
     def selectable_descendants(self, code: str) -> tuple[str, ...]:
         """The descendants of ``code`` that are not abstract, depth first in source order.
 
-        Remembered for the most recent 4096 codes asked (the index is read-only
-        after load): a header such as S72 has hundreds of descendants, and a
-        validation of a header lists them in its message.
+        Remembered for the codes asked (the index is read-only after load; a memo of
+        4096): a header such as S72 has hundreds of descendants, and a validation of a
+        header lists them in its message.
         """
-        memo = self._selectable
-        found = memo.get(code)
+        found = self._selectable.get(code)
         if found is None:
-            found = tuple(d for d in self.descendants(code) if not self.is_abstract(d))
-            if len(memo) >= 4096:
-                memo.clear()
-            memo[code] = found
+            found = self._selectable.put(
+                code, tuple(d for d in self.descendants(code) if not self.is_abstract(d))
+            )
         return found
 
     def has_ancestor(self, ancestor: str, parents: Iterable[str]) -> bool:
@@ -242,10 +308,7 @@ class CodeSystemIndex:
         Taking the parents (not a code) lets a caller that holds a decoded concept start
         from its ``parents`` without reading them again.
         """
-        f = getattr(self.concepts, "has_ancestor", None)
-        if f is not None:
-            return bool(f(ancestor, parents))
-        return any(a == ancestor for a in self._above(parents))
+        return self.concepts.has_ancestor(ancestor, parents)
 
     def subsumes(self, ancestor: str, code: str) -> bool:
         """True when ``ancestor`` is ``code`` or one of its ancestors (is-a)."""

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .index import CodeSystemIndex
+from .memo import Memo
 from .model import Concept, Designation, Property
 from .search import Bits, TextIndex
 
@@ -107,7 +108,7 @@ def decode(code: str, raw: bytes | memoryview, shared: list[Property] | None = N
 
 
 class PackedConcepts(MutableMapping[str, Concept]):
-    """code -> Concept over packed records, in source order.
+    """code -> Concept over packed records, in source order (the packed ``ConceptStore``).
 
     Assigning a concept (the editorial layer does, at load) keeps it as an
     object that shadows its record; deleting is not supported.
@@ -140,7 +141,10 @@ class PackedConcepts(MutableMapping[str, Concept]):
         self._coff, self._cbase = child_offsets
         self._flags = flags
         self._extra: dict[str, Concept] = {}
-        self._recent: dict[str, Concept] = {}
+        # Popular concepts (the short displays a text search ranks first, codes looked
+        # up often) are decoded once. Concepts are read-only after load, so sharing the
+        # object is safe.
+        self._recent: Memo[str, Concept] = Memo(RECENT)
         self._shared: list[Property] = []  # property values records refer to by index
 
     # Columns read without decoding the whole record: the hierarchy walks and
@@ -233,19 +237,10 @@ class PackedConcepts(MutableMapping[str, Concept]):
         if i is None:
             return default
         b = self._rbase
-        return self._remember(
-            decode(code, self._buf[b + self._offsets[i] : b + self._offsets[i + 1]], self._shared)
+        return self._recent.put(
+            code,
+            decode(code, self._buf[b + self._offsets[i] : b + self._offsets[i + 1]], self._shared),
         )
-
-    def _remember(self, c: Concept) -> Concept:
-        # Popular concepts (the short displays a text search ranks first, codes
-        # looked up often) are decoded once. Concepts are read-only after load,
-        # so sharing the object is safe; the memo is emptied when full, which
-        # bounds it without bookkeeping on every access.
-        if len(self._recent) >= RECENT:
-            self._recent.clear()
-        self._recent[c.code] = c
-        return c
 
     def __contains__(self, code: object) -> bool:
         return code in self._pos

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import NotFound
-from ..index import CodeSystemIndex
+from ..index import CodeSystemIndex, ConceptStore
 from ..model import Concept
 from ..registry import Registry
 from ..search import concept_words, words
@@ -71,17 +71,18 @@ def canonical_of(cs: CodeSystemIndex) -> str:
 
 
 class Supplemented(MutableMapping[str, Concept]):
-    """The concepts of a code system with the few a supplement touches replaced.
+    """The concepts of a code system with the few a supplement touches replaced (a
+    ``ConceptStore``).
 
-    The base mapping (a dict, or a packed store) is neither copied nor iterated: only the
+    The base store (in memory, or packed) is neither copied nor iterated: only the
     supplement's concepts are, so supplementing a large code system costs what the
-    supplement is. Anything else asked of it (the packed store's columns: display,
-    hierarchy) is the base's, which a supplement does not change.
+    supplement is. The hierarchy, flags and displays are the base's, which a supplement
+    does not change (it adds designations, properties and extensions).
     """
 
     __slots__ = ("_base", "_changed")
 
-    def __init__(self, base: MutableMapping[str, Concept], changed: dict[str, Concept]) -> None:
+    def __init__(self, base: ConceptStore, changed: dict[str, Concept]) -> None:
         self._base = base
         self._changed = changed
 
@@ -104,8 +105,23 @@ class Supplemented(MutableMapping[str, Concept]):
     def __contains__(self, code: object) -> bool:
         return code in self._base
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._base, name)
+    def rows(self, codes: Iterable[str], selectable: bool = False) -> list[tuple[str, str | None]]:
+        return self._base.rows(codes, selectable)
+
+    def is_abstract(self, code: str) -> bool:
+        return self._base.is_abstract(code)
+
+    def is_inactive(self, code: str) -> bool:
+        return self._base.is_inactive(code)
+
+    def parents_of(self, code: str) -> tuple[str, ...]:
+        return self._base.parents_of(code)
+
+    def children_of(self, code: str) -> tuple[str, ...]:
+        return self._base.children_of(code)
+
+    def has_ancestor(self, ancestor: str, parents: Iterable[str]) -> bool:
+        return self._base.has_ancestor(ancestor, parents)
 
 
 def _merge(base: CodeSystemIndex, supp: CodeSystemIndex) -> CodeSystemIndex:

@@ -10,7 +10,6 @@ https://hl7.org/fhir/R4/codesystem.html#filters
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -29,6 +28,7 @@ from ..errors import (
     clip,
 )
 from ..index import CodeSystemIndex
+from ..memo import Memo, memo_in
 from ..model import Concept, Designation
 from ..registry import Registry, _version_key
 from . import limits
@@ -205,11 +205,11 @@ def compile_filter(cs: CodeSystemIndex, f: dict[str, Any], where: str) -> Filter
     return Filter(lambda c: bool(values.intersection(read(c))))
 
 
-# Compiled patterns, most recently used last: a value set's regex filter is compiled for
-# each request that evaluates it. Bounded in entries, and only patterns of a small
-# expanded size are kept (a compiled pattern's memory grows with that size).
-_PATTERNS: OrderedDict[str, regex.Pattern[str]] = OrderedDict()
+# Compiled patterns: a value set's regex filter is compiled for each request that
+# evaluates it. Bounded in entries, and only patterns of a small expanded size are kept
+# (a compiled pattern's memory grows with that size).
 PATTERN_CACHE_MAX = 64
+_PATTERNS: Memo[str, regex.Pattern[str]] = Memo(PATTERN_CACHE_MAX)
 PATTERN_CACHE_SIZE = 1_000
 
 
@@ -293,7 +293,6 @@ def compile_regex(value: str, where: str) -> regex.Pattern[str]:
     expression, TooCostly when it is longer or larger (``regex_size``) than the limits."""
     pattern = _PATTERNS.get(value)
     if pattern is not None:
-        _PATTERNS.move_to_end(value)
         return pattern
     lim = limits.current().limits
     if len(value) > lim.regex_max_length:
@@ -320,9 +319,7 @@ def compile_regex(value: str, where: str) -> regex.Pattern[str]:
             expression=f"{where}.value",
         ) from None
     if size <= PATTERN_CACHE_SIZE:
-        _PATTERNS[value] = pattern
-        if len(_PATTERNS) > PATTERN_CACHE_MAX:
-            _PATTERNS.popitem(last=False)
+        _PATTERNS.put(value, pattern)
     return pattern
 
 
@@ -359,11 +356,9 @@ def registry_filter(registry: Registry, cs: CodeSystemIndex, f: dict[str, Any]) 
             raise
         except TerminologyError:
             return None
-    memo: dict[tuple[int, str, str, str], tuple[CodeSystemIndex, Filter | None]] | None = (
-        registry.derived.get(FILTER_MEMO)
+    memo: Memo[tuple[int, str, str, str], tuple[CodeSystemIndex, Filter | None]] = memo_in(
+        registry.derived, FILTER_MEMO, FILTER_MEMO_MAX
     )
-    if memo is None:
-        memo = registry.derived[FILTER_MEMO] = {}
     # the entry holds ``cs`` itself, so its id is not reused while the entry lives
     key = (id(cs), prop, op, value)
     hit = memo.get(key)
@@ -374,9 +369,7 @@ def registry_filter(registry: Registry, cs: CodeSystemIndex, f: dict[str, Any]) 
         compiled = compile_filter(cs, f, "filter")
     except TerminologyError:
         compiled = None
-    if len(memo) >= FILTER_MEMO_MAX:
-        memo.clear()
-    memo[key] = (cs, compiled)
+    memo.put(key, (cs, compiled))
     return compiled
 
 
@@ -677,16 +670,12 @@ def registry_implicit(registry: Registry, url: str) -> dict[str, Any] | None:
     The same resource is answered for the same url: like the registry's own resources, it
     is read-only.
     """
-    memo: dict[str, dict[str, Any]] | None = registry.derived.get(IMPLICIT_MEMO)
-    if memo is None:
-        memo = registry.derived[IMPLICIT_MEMO] = {}
+    memo: Memo[str, dict[str, Any]] = memo_in(registry.derived, IMPLICIT_MEMO, IMPLICIT_MEMO_MAX)
     vs = memo.get(url)
     if vs is None:
         vs = implicit(url)
         if vs is not None:
-            if len(memo) >= IMPLICIT_MEMO_MAX:
-                memo.clear()
-            memo[url] = vs
+            memo.put(url, vs)
     return vs
 
 

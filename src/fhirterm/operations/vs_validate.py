@@ -26,6 +26,7 @@ from ..errors import (
     TooCostly,
 )
 from ..index import CodeSystemIndex
+from ..memo import Memo, memo_in
 from ..model import Coding, Concept, Designation
 from ..registry import Registry, _version_key
 from . import changes, dates, limits, supplements
@@ -90,16 +91,11 @@ def cs_facts(registry: Registry, cs: CodeSystemIndex) -> CodeSystemFacts:
     registry and code system, in ``registry.derived`` (a per-request registry has its own;
     adding content empties it), instead of on every request. Bounded (emptied when full).
     """
-    memo: dict[int, CodeSystemFacts] | None = registry.derived.get(FACTS_MEMO)
-    if memo is None:
-        memo = registry.derived[FACTS_MEMO] = {}
+    memo: Memo[int, CodeSystemFacts] = memo_in(registry.derived, FACTS_MEMO, FACTS_MEMO_MAX)
     facts = memo.get(id(cs))
     # the entry holds ``cs`` itself, so its id is not reused while the entry lives
     if facts is None or facts.cs is not cs:
-        facts = CodeSystemFacts(cs, header_like(cs), code_system_value_set(cs))
-        if len(memo) >= FACTS_MEMO_MAX:
-            memo.clear()
-        memo[id(cs)] = facts
+        facts = memo.put(id(cs), CodeSystemFacts(cs, header_like(cs), code_system_value_set(cs)))
     return facts
 
 
@@ -367,16 +363,11 @@ def plan_of(registry: Registry, vs: dict[str, Any], remember: bool = True) -> Pl
     """
     if not remember:
         return Plan(vs)
-    memo: dict[int, Plan] | None = registry.derived.get(PLAN_MEMO)
-    if memo is None:
-        memo = registry.derived[PLAN_MEMO] = {}
+    memo: Memo[int, Plan] = memo_in(registry.derived, PLAN_MEMO, PLAN_MEMO_MAX)
     plan = memo.get(id(vs))
     # the entry holds ``vs`` itself, so its id is not reused while the entry lives
     if plan is None or plan.vs is not vs:
-        plan = Plan(vs)
-        if len(memo) >= PLAN_MEMO_MAX:
-            memo.clear()
-        memo[id(vs)] = plan
+        plan = memo.put(id(vs), Plan(vs))
     return plan
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from ..errors import ContentError
-from ..index import CodeSystemIndex
+from ..index import CodeSystemIndex, ConceptDict
 from ..model import CodeSystemInfo, Concept, Designation, Property, PropertyDef
 
 RESOURCE_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
@@ -90,7 +90,7 @@ def parse_code_system(res: dict[str, Any], source: str) -> CodeSystemIndex:
     url = res.get("url")
     if not url:
         raise ContentError(source, "CodeSystem.url", "is required to serve a code system")
-    concepts: dict[str, Concept] = {}
+    concepts = ConceptDict()
 
     # A property whose declared uri is a standard concept property means that property
     # whatever its code (e.g. "not-selectable" with uri ...#notSelectable).

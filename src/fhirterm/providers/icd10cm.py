@@ -22,7 +22,7 @@ from typing import IO
 from xml.etree import ElementTree as ET
 
 from ..errors import ContentError
-from ..index import CodeSystemIndex
+from ..index import CodeSystemIndex, ConceptDict
 from ..model import CodeSystemInfo, Concept, Designation, Grouping, Property, PropertyDef
 
 SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -327,7 +327,7 @@ def load(spec: str | Path | None = None) -> CodeSystemIndex:
 def _build(
     root: ET.Element, path: Path, version: str, effective: tuple[str, str] | None = None
 ) -> CodeSystemIndex:
-    concepts: dict[str, Concept] = {}
+    concepts = ConceptDict()
     groupings: dict[str, Grouping] = {}
     generated = 0
 
@@ -444,4 +444,4 @@ def _build(
 
 def iter_codes(index: CodeSystemIndex) -> Iterable[str]:
     """Codes in tabular order (for exports and tests)."""
-    return index.concepts.keys()
+    return iter(index.concepts)

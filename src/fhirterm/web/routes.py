@@ -20,6 +20,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 from .. import __version__
 from ..errors import InvalidRequest, NotFound, TooCostly
 from ..index import CodeSystemIndex
+from ..memo import Memo, memo_in
 from ..operations.limits import begin, end
 from ..operations.search import search
 from ..registry import Registry
@@ -93,17 +94,20 @@ def read_params(r5: bool) -> wparams.Params:
 
 
 FORMS_MEMO = "web.forms"  # key of the served-forms memo in Registry.derived
+FORMS_MEMO_MAX = 1024
 
 
 def served(reg: Registry, res: dict[str, Any], r5: bool) -> dict[str, Any]:
     """``res`` in the form of the endpoint's FHIR release, converted once per registry
     (kept in ``reg.derived``, which is emptied when content is added)."""
     # one registry may serve both releases (``Registry.edition`` without release content)
-    memo: dict[tuple[str, str, bool], dict[str, Any]] = reg.derived.setdefault(FORMS_MEMO, {})
+    memo: Memo[tuple[str, str, bool], dict[str, Any]] = memo_in(
+        reg.derived, FORMS_MEMO, FORMS_MEMO_MAX
+    )
     key = (res["resourceType"], res["id"], r5)
     out = memo.get(key)
     if out is None:
-        out = memo[key] = forms.for_release(res, r5)
+        out = memo.put(key, forms.for_release(res, r5))
     return out
 
 

@@ -17,6 +17,7 @@ from urllib.parse import unquote_to_bytes
 import werkzeug.urls  # noqa: F401
 
 from ..errors import InvalidRequest
+from ..memo import Memo
 from ..model import Coding
 from . import checks
 from .opdefs import INTEGERS, RESOURCE_TYPES, STRINGS, Operation, Param
@@ -263,14 +264,14 @@ def coding_from_json(val: Any, where: str) -> Coding:
     return Coding(val.get("system"), val.get("code"), val.get("version"), val.get("display"))
 
 
-_DECODED: dict[str, str] = {}  # escaped name or value -> decoded (bounded, see _unquote)
 _DECODED_MAX = 4096
+_DECODED: Memo[str, str] = Memo(_DECODED_MAX)  # escaped name or value -> decoded (_unquote)
 
 
 def _unquote(raw: str) -> str:
     # Clients repeat the same escaped strings (system=http%3A%2F%2F...) in every
     # request, and decoding them is a good part of reading a query: remember the
-    # recent ones. Emptied when full, which bounds it without bookkeeping.
+    # recent ones.
     out = _DECODED.get(raw)
     if out is None:
         # Text such as a display escapes only spaces and commas, and is seldom sent
@@ -284,9 +285,7 @@ def _unquote(raw: str) -> str:
         # urllib.parse.unquote(..., errors=...) gives, in about half the time
         # (unquote decodes each run of escapes separately)
         out = unquote_to_bytes(raw.replace("+", " ")).decode("utf-8", "werkzeug.url_quote")
-        if len(_DECODED) >= _DECODED_MAX:
-            _DECODED.clear()
-        _DECODED[raw] = out
+        _DECODED.put(raw, out)
     return out
 
 
