@@ -9,11 +9,6 @@ a script of bench/) is skipped unless ``-m`` names ``bench``.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,12 +23,10 @@ from fhirterm.loading import load_registry
 from fhirterm.registry import Registry
 from fhirterm.web import create_app
 
-from . import shapes
+from . import live, shapes
+from .live import REPO, SMALL_CONTENT, SMALL_XML
 
 HERE = Path(__file__).parent
-REPO = HERE.parent
-SMALL_XML = HERE / "data" / "tabular-small.xml"
-SMALL_CONTENT = HERE / "data" / "content-small"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 
 _FULL_RELEASE = "_fhirterm_full_release"
@@ -154,108 +147,9 @@ def full_client(full_app):  # type: ignore[no-untyped-def]
     return full_app.test_client()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(proc: subprocess.Popen[bytes], port: int, seconds: float) -> None:
-    """Wait until the server on ``port`` answers /readyz; fail with its output if it dies or times out."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            out = proc.stdout.read().decode() if proc.stdout else ""
-            pytest.fail(f"server did not start: {out[-2000:]}")
-        time.sleep(0.1)
-
-
-def serve(
-    env_extra: dict[str, str], port: int | None = None, log: Path | None = None, seconds: float = 60
-) -> tuple[subprocess.Popen[bytes], int]:
-    """`fhirterm serve` with one worker on the small test release, ready on a free port.
-
-    ``env_extra`` overrides the ``FHIRTERM_*`` settings (content folder, base
-    address...); ``port`` is chosen free unless given (a test that must know
-    it before the start, e.g. for ``FHIRTERM_BASE_URL``, picks it with
-    ``free_port``). The server's output goes to ``log`` when given (a file
-    never fills up, where a pipe left unread would stall a server that logs
-    many requests), else to a pipe the caller may read.
-    """
-    port = free_port() if port is None else port
-    env = {
-        **os.environ,
-        "FHIRTERM_ICD10CM": str(SMALL_XML),
-        "FHIRTERM_CONTENT_DIR": str(SMALL_CONTENT),
-        "FHIRTERM_CACHE_DIR": "off",
-        **env_extra,
-    }
-    out = log.open("wb") if log is not None else subprocess.PIPE
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fhirterm.cli", "serve", "--port", str(port), "--workers", "1"],
-        cwd=REPO,
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_ready(proc, port, seconds)
-    except BaseException:
-        proc.kill()
-        if log is not None:
-            print(log.read_text(errors="replace")[-2000:])
-        raise
-    return proc, port
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a server started by ``serve``: SIGTERM, then SIGKILL if it lingers."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture(scope="session")
 @full_release
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `fhirterm serve` on a free port with the full content; yields the FHIR base.
-
-    It reads the parse cache the other full-release fixtures use (FHIRTERM_TEST_CACHE):
-    parsing the three bundled releases afresh took longer than the start may take on a
-    loaded machine."""
-    port = free_port()
-    cache = os.environ.get("FHIRTERM_TEST_CACHE") or str(tmp_path_factory.mktemp("srvcache"))
-    env = dict(os.environ, FHIRTERM_CACHE_DIR=cache)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fhirterm.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_ready(proc, port, 90)
-        yield f"http://127.0.0.1:{port}/fhir"
-    finally:
-        stop(proc)
+    """A real `fhirterm serve` on a free port with the full content; yields the FHIR base."""
+    with live.start(full=True, cache=tmp_path_factory.mktemp("srvcache")) as server:
+        yield server.base

@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ import pytest
 
 from fhirterm import loading, packed
 
-from .conftest import REPO, SMALL_CONTENT, SMALL_XML, free_port
-from .test_live_server import _small_server
+from . import live
+from .conftest import REPO, SMALL_CONTENT, SMALL_XML
+from .live import free_port
 
 
 def _cached(cache: Path) -> Path:
@@ -125,20 +127,16 @@ def _fhirterm(*args: str, cwd: Path = REPO, **env: str) -> subprocess.CompletedP
 def test_a_busy_port_stops_the_start() -> None:
     """granian binds with SO_REUSEPORT: a second server on the port started silently
     and took 6 of 20 requests. Now it stops with exit code 1."""
-    proc, port = _small_server()
-    try:
+    with live.start() as server:
         r = _fhirterm(
             "serve",
             "--port",
-            str(port),
+            str(server.port),
             FHIRTERM_ICD10CM=str(SMALL_XML),
             FHIRTERM_CONTENT_DIR=str(SMALL_CONTENT),
         )
         assert r.returncode == 1, r.stderr
-        assert f"port {port} on 127.0.0.1 is in use" in r.stderr
-    finally:
-        proc.terminate()
-        proc.wait(30)
+        assert f"port {server.port} on 127.0.0.1 is in use" in r.stderr
 
 
 @pytest.mark.parametrize("command", ["check", "serve"])
@@ -184,31 +182,14 @@ def test_a_failed_load_stops_the_start(tmp_path: Path, what: str) -> None:
 @pytest.mark.server
 def test_the_log_says_what_was_loaded_and_when_ready(tmp_path: Path) -> None:
     """What was loaded, from where, how many concepts, and "ready" with the time."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fhirterm.cli", "serve", "--port", str(port), "--workers", "1"],
-        cwd=REPO,
-        env={
-            **os.environ,
-            "FHIRTERM_ICD10CM": str(SMALL_XML),
-            "FHIRTERM_CONTENT_DIR": str(SMALL_CONTENT),
-            "FHIRTERM_CACHE_DIR": str(tmp_path),
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines = []
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            if "ready in" in line or len(lines) > 50:
+    with live.start(cache=tmp_path) as server:
+        # /readyz answers as the "ready" line is written: wait for the line
+        for _ in range(300):
+            if "ready in" in server.output():
                 break
-    finally:
-        proc.terminate()
-        proc.wait(30)
-    log = "".join(lines)
+            time.sleep(0.1)
+        log = server.output()
+    port = server.port
     assert f"{SMALL_XML}: " in log and "concepts parsed in" in log and str(tmp_path) in log
     assert f"{SMALL_CONTENT}: " in log and "CodeSystem" in log and "editorial files" in log
     assert "ready in" in log and f"serving http://127.0.0.1:{port} with 1 workers" in log

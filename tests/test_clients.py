@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +33,9 @@ import requests
 from fhir.resources import get_fhir_model_class as r5_model
 from fhir.resources.R4B import get_fhir_model_class as r4_model
 
-from .conftest import ICD, SMALL_CONTENT, free_port, serve, stop
+from . import live
+from .conftest import ICD, SMALL_CONTENT
+from .live import free_port
 
 pytestmark = pytest.mark.server
 
@@ -87,16 +88,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (content / "cm.json").write_text(json.dumps(CONCEPT_MAP))
     port = free_port()
     root = f"http://127.0.0.1:{port}"
-    proc: subprocess.Popen[bytes]
-    proc, _ = serve(
-        {"FHIRTERM_CONTENT_DIR": str(content), "FHIRTERM_BASE_URL": f"{root}/fhir"},
-        port=port,
-        log=tmp_path_factory.mktemp("client-server") / "server.log",
-    )
-    try:
+    env = {"FHIRTERM_CONTENT_DIR": str(content), "FHIRTERM_BASE_URL": f"{root}/fhir"}
+    with live.start(env, port=port, log=tmp_path_factory.mktemp("client-server") / "server.log"):
         yield root
-    finally:
-        stop(proc)
 
 
 def values(parameters: dict[str, Any]) -> dict[str, Any]:

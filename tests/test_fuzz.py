@@ -28,8 +28,6 @@ import itertools
 import json
 import os
 import re
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -40,7 +38,9 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from .conftest import ICD, REPO, SMALL_CONTENT, SMALL_XML, free_port, wait_ready
+from . import live
+from .conftest import ICD, REPO
+from .live import free_port
 
 QUICK_CASES = int(os.environ.get("FHIRTERM_FUZZ_QUICK_CASES", "400"))
 QUICK_SEED = os.environ.get("FHIRTERM_FUZZ_SEED")
@@ -572,23 +572,10 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield os.environ["FHIRTERM_FUZZ_BASE"].rstrip("/")
         return
     port = free_port()
-    env = dict(
-        os.environ,
-        FHIRTERM_ICD10CM=str(SMALL_XML),
-        FHIRTERM_CONTENT_DIR=str(SMALL_CONTENT),
-        FHIRTERM_CACHE_DIR=str(tmp_path_factory.mktemp("fuzzcache")),
-        FHIRTERM_BASE_URL=f"http://127.0.0.1:{port}/fhir",
-    )
-    cmd = [sys.executable, "-m", "fhirterm.cli", "serve", "--port", str(port), "--workers", "2"]
-    proc = subprocess.Popen(
-        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-    )
-    try:
-        wait_ready(proc, port, 90)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    env = {"FHIRTERM_BASE_URL": f"http://127.0.0.1:{port}/fhir"}
+    cache = tmp_path_factory.mktemp("fuzzcache")
+    with live.start(env, workers=2, port=port, cache=cache, seconds=90) as server:
+        yield server.root
 
 
 @pytest.mark.fuzz_slow

@@ -14,10 +14,7 @@ which prints the table docs/hostile.md quotes. Skipped unless the marker is sele
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -28,8 +25,9 @@ import requests
 
 from fhirterm.wire import xml as wxml
 
+from . import live
 from .bench_scripts import load_script
-from .conftest import ICD, REPO, free_port, full_release, stop, wait_ready
+from .conftest import ICD, full_release
 from .test_hostile import SUPPLEMENT, SUPPLEMENTED_VS, code_system, regex_vs
 
 pytestmark = [pytest.mark.hostile_slow, pytest.mark.server]
@@ -45,13 +43,10 @@ def _only_when_selected(request: pytest.FixtureRequest) -> None:
         pytest.skip("slow: run with -m hostile_slow")
 
 
-@dataclass
-class Server:
-    base: str
-    proc: subprocess.Popen[bytes]
-
-    def workers(self) -> list[int]:
-        return [p for p in load_script("bench").descendants(self.proc.pid) if p != self.proc.pid]
+def worker_pids(server: live.Server) -> list[int]:
+    """The worker processes of a running server (its children)."""
+    pid = server.proc.pid
+    return [p for p in load_script("bench").descendants(pid) if p != pid]
 
 
 def pss_mb(pid: int) -> float:
@@ -68,27 +63,12 @@ def cpu_s(pid: int) -> float:
 
 @pytest.fixture(scope="module")
 @full_release
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    port = free_port()
-    cache = os.environ.get("FHIRTERM_TEST_CACHE") or str(tmp_path_factory.mktemp("cache"))
-    env = dict(os.environ, FHIRTERM_CACHE_DIR=cache)
-    cmd = [sys.executable, "-m", "fhirterm.cli", "serve", "--host", "127.0.0.1"]
-    proc = subprocess.Popen(
-        [*cmd, "--port", str(port), "--workers", "2"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_ready(proc, port, 120)
-        srv = Server(f"http://127.0.0.1:{port}/fhir", proc)
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.Server]:
+    with live.start(full=True, workers=2, cache=tmp_path_factory.mktemp("cache")) as srv:
         # both workers answer something first (a first request loads lazily built parts)
         for _ in range(20):
             requests.get(f"{srv.base}/CodeSystem/$lookup?system={ICD}&code=M99.44", timeout=10)
         yield srv
-    finally:
-        stop(proc)
 
 
 def parameters(*params: dict[str, Any]) -> bytes:
@@ -378,11 +358,11 @@ REPEAT = 3
 
 
 @pytest.mark.parametrize("kind", list(cases()))
-def test_hostile_request_cost(server: Server, kind: str) -> None:
+def test_hostile_request_cost(server: live.Server, kind: str) -> None:
     """Each request of ``kind``: PSS growth of any worker <= 50 MB, CPU <= 2 s."""
     method, path, body, statuses = cases()[kind]()
     xml = body is not None and not body.startswith(b"{")
-    workers = server.workers()
+    workers = worker_pids(server)
     assert len(workers) == 2, workers
     before = {p: pss_mb(p) for p in workers}
     worst_pss = worst_cpu = 0.0

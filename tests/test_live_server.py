@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import threading
 import time
 from typing import Any
@@ -12,7 +11,8 @@ import orjson
 import pytest
 import requests
 
-from .conftest import ICD, serve
+from . import live
+from .conftest import ICD
 
 pytestmark = [pytest.mark.server, pytest.mark.full]
 
@@ -79,23 +79,13 @@ def test_cors_security_headers_and_host_over_http(live_server: str) -> None:
     assert r.json()["link"][0]["url"].startswith(live_server)
 
 
-def _small_server(**env_extra: str) -> tuple[subprocess.Popen[bytes], int]:
-    """`fhirterm serve` with one worker on the small test release, ready on a free port."""
-    return serve(env_extra)
-
-
 def test_graceful_shutdown_on_sigterm() -> None:
     """SIGTERM stops the server cleanly: workers finish and the process exits 0."""
-    proc, port = _small_server()
-    try:
-        assert requests.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)  # reading the pipe while waiting: no pipe-full stall
-        assert proc.returncode == 0
-        assert "shutdown" in out.decode().lower()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    with live.start() as server:
+        assert requests.get(f"{server.root}/healthz").json() == {"status": "ok"}
+        server.signal(signal.SIGTERM)
+        assert server.wait(60) == 0
+        assert "shutdown" in server.output().lower()
 
 
 SLOW_REQUEST_CONCEPTS = 400_000
@@ -136,14 +126,14 @@ def test_sigterm_lets_a_request_in_flight_finish() -> None:
     it takes about a second here, so the signal arrives while it is processed
     (the test checks that the answer came after the signal).
     """
-    proc, port = _small_server(**SLOW_REQUEST_ENV)
     body = slow_request_body()
     got: dict[str, Any] = {}
+    server = live.start(SLOW_REQUEST_ENV)
 
     def send() -> None:
         try:
             r = requests.post(
-                f"http://127.0.0.1:{port}/r5/CodeSystem/$validate-code",
+                f"{server.root}/r5/CodeSystem/$validate-code",
                 data=body,
                 headers={"Content-Type": "application/fhir+json"},
                 timeout=60,
@@ -152,19 +142,21 @@ def test_sigterm_lets_a_request_in_flight_finish() -> None:
         except Exception as e:  # the assertion below shows it
             got["error"] = repr(e)
 
-    try:
+    with server:
+        idle = server.cpu_seconds()
         t = threading.Thread(target=send)
         t.start()
-        time.sleep(0.3)
+        # signal once the server has worked on the request a little (a fixed pause was
+        # sometimes over before the request had arrived on a loaded machine)
+        deadline = time.monotonic() + 30
+        while server.cpu_seconds() < idle + 0.2 and time.monotonic() < deadline:
+            time.sleep(0.02)
         signalled = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
+        server.signal(signal.SIGTERM)
         t.join(60)
-        out, _ = proc.communicate(timeout=60)
+        status = server.wait(60)
         assert "error" not in got, got.get("error")
         assert got["at"] > signalled, "the request finished before the signal: make it bigger"
         assert got["status"] == 200
         assert {p["name"]: p for p in got["json"]["parameter"]}["result"]["valueBoolean"] is True
-        assert proc.returncode == 0, out.decode()[-2000:]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        assert status == 0, server.output()[-2000:]

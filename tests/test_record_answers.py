@@ -21,7 +21,8 @@ import requests
 from fhirterm.registry import Registry
 from fhirterm.web.app import create_wsgi
 
-from .conftest import ICD, REPO, serve, small_settings, stop
+from . import live
+from .conftest import ICD, REPO, small_settings
 
 
 def _load_script() -> ModuleType:
@@ -149,14 +150,10 @@ def test_in_process_answers_are_the_bytes_served_over_http(small_wsgi: Any, tmp_
     """The recorder's in-process call gives the body and Content-Type a real server sends
     (with the same base address: `fhirterm serve` makes its own from its port otherwise)."""
     base = {"FHIRTERM_BASE_URL": small_settings().base_url}
-    proc, port = serve(base, log=tmp_path / "server.log")
-    try:
-        with requests.Session() as s:
-            for req in _requests():
-                url = f"http://127.0.0.1:{port}{req.path}" + (f"?{req.query}" if req.query else "")
-                r = s.request(req.method, url, data=req.body, headers=req.headers)
-                status, ctype, body = ra.call(small_wsgi, req)
-                assert (r.status_code, r.headers["Content-Type"]) == (status, ctype), url
-                assert ra.scrub(r.content) == ra.scrub(body), url
-    finally:
-        stop(proc)
+    with live.start(base) as server, requests.Session() as s:
+        for req in _requests():
+            url = f"{server.root}{req.path}" + (f"?{req.query}" if req.query else "")
+            r = s.request(req.method, url, data=req.body, headers=req.headers)
+            status, ctype, body = ra.call(small_wsgi, req)
+            assert (r.status_code, r.headers["Content-Type"]) == (status, ctype), url
+            assert ra.scrub(r.content) == ra.scrub(body), url

@@ -11,16 +11,12 @@ open, with the p99 of new clients' requests, and then the stalled bodies'
 
 from __future__ import annotations
 
-import os
 import resource
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import orjson
 import pytest
@@ -28,8 +24,10 @@ import requests
 
 from fhirterm.config import Settings
 
-from .conftest import ICD, REPO, free_port, wait_ready
-from .test_live_server import SLOW_REQUEST_ENV, _small_server, slow_request_body
+from . import live
+from .conftest import ICD
+from .live import free_port
+from .test_live_server import SLOW_REQUEST_ENV, slow_request_body
 
 pytestmark = [pytest.mark.server]
 
@@ -59,25 +57,13 @@ def _answer(s: socket.socket, timeout: float) -> bytes:
     return got
 
 
-@contextmanager
-def _stopping(proc: subprocess.Popen[bytes]) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 def test_stalled_bodies_do_not_stop_the_server() -> None:
     """Eight stalled bodies on a one-worker server: /healthz and a $lookup (GET and POST)
     from new clients answer while they stall (with one app thread per worker, four
     stalled bodies stopped a two-worker server), and once the stalled clients give up
     their requests end without an answer and the server goes on serving."""
-    proc, port = _small_server()
-    with _stopping(proc):
+    with live.start() as server:
+        port = server.port
         stalled = [_stall(port) for _ in range(8)]
         base = f"http://127.0.0.1:{port}"
         lookup = {"system": ICD, "code": "M99.44"}
@@ -106,8 +92,8 @@ def test_a_stalled_body_is_answered_408_and_closed() -> None:
     on serving. A keep-alive connection from the same address, idle since before the
     stalled request came, is left open and still served (web/stalls.py tells them apart
     by how long each has been silent)."""
-    proc, port = _small_server(FHIRTERM_BODY_TIMEOUT="1")
-    with _stopping(proc):
+    with live.start({"FHIRTERM_BODY_TIMEOUT": "1"}) as server:
+        port = server.port
         idle = socket.create_connection(("127.0.0.1", port))
         idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert _answer(idle, 10).startswith(b"HTTP/1.1 200")
@@ -137,8 +123,8 @@ def test_a_stalled_body_is_answered_408_and_closed() -> None:
 def test_truncated_and_oversized_bodies_are_outcomes() -> None:
     """A body that ends before its Content-Length (the client closes its sending side)
     is a 400; a chunked body beyond FHIRTERM_MAX_BODY is a 413; both OperationOutcomes."""
-    proc, port = _small_server(FHIRTERM_MAX_BODY="1000")
-    with _stopping(proc):
+    with live.start({"FHIRTERM_MAX_BODY": "1000"}) as server:
+        port = server.port
         s = _stall(port)
         s.shutdown(socket.SHUT_WR)
         raw = _answer(s, 20)
@@ -165,8 +151,8 @@ def test_truncated_and_oversized_bodies_are_outcomes() -> None:
 def test_idle_connections_are_closed() -> None:
     """A connection that sends nothing, and one idle after a request, are closed after
     FHIRTERM_IDLE_TIMEOUT (1 s here); with HTTP "auto" granian never closed the first."""
-    proc, port = _small_server(FHIRTERM_IDLE_TIMEOUT="1")
-    with _stopping(proc):
+    with live.start({"FHIRTERM_IDLE_TIMEOUT": "1"}) as server:
+        port = server.port
         silent = socket.create_connection(("127.0.0.1", port))
         used = socket.create_connection(("127.0.0.1", port))
         used.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -211,14 +197,6 @@ def test_new_clients_are_served_while_the_server_is_held(
             pytest.skip(f"needs {need} open files; the hard limit is {hard}")
         resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
     port = free_port()
-    cache = os.environ.get("FHIRTERM_TEST_CACHE") or str(tmp_path_factory.mktemp("cache"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fhirterm.cli", "serve", "--port", str(port), "--workers", "2"],
-        cwd=REPO,
-        env=dict(os.environ, FHIRTERM_CACHE_DIR=cache),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
     base = f"http://127.0.0.1:{port}"
     stop = threading.Event()
     bombs: list[int] = []
@@ -262,8 +240,7 @@ def test_new_clients_are_served_while_the_server_is_held(
                 except requests.RequestException:
                     bombs.append(0)
 
-    with _stopping(proc):
-        wait_ready(proc, port, 120)
+    with live.start(full=True, workers=2, port=port, cache=tmp_path_factory.mktemp("cache")):
         idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(HOLD_IDLE)]
         t_stall = time.monotonic()
         stalled = [_stall(port) for _ in range(HOLD_STALLED)]
@@ -312,11 +289,10 @@ def test_a_slow_request_does_not_hold_back_the_next() -> None:
     400,000-concept tx-resource, about a second here) is answered before it: the
     request waits 50 ms for the app, then runs beside the slow one. With one app
     thread it waited for the slow request's end."""
-    proc, port = _small_server(**SLOW_REQUEST_ENV)
     body = slow_request_body()
     done: list[str] = []
-    with _stopping(proc):
-        base = f"http://127.0.0.1:{port}"
+    with live.start(SLOW_REQUEST_ENV) as server:
+        base = server.root
 
         def slow() -> None:
             r = requests.post(

@@ -20,13 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from .. import live
 from ..conftest import full_release
 from .runner import Runner, print_summary, report
 from .suite import REPO, Suite
@@ -53,23 +48,6 @@ ENDPOINTS = {
         "r4",
     ),
 }
-START_BUDGET_S = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return int(r.status)
-    except urllib.error.HTTPError as e:
-        return int(e.code)
-    except OSError:
-        return 0
 
 
 @pytest.fixture(scope="module")
@@ -84,36 +62,9 @@ def suite() -> Suite:
 @full_release
 def server_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`fhirterm serve --workers 1` on a free port; yields http://127.0.0.1:PORT."""
-    port = _free_port()
     tmp = tmp_path_factory.mktemp("conformance")
-    exe = shutil.which("fhirterm", path=str(Path(sys.executable).parent)) or shutil.which(
-        "fhirterm"
-    )
-    cmd = [exe] if exe else [sys.executable, "-m", "fhirterm.cli"]
-    cmd += ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    env = dict(
-        os.environ, FHIRTERM_CACHE_DIR=os.environ.get("FHIRTERM_TEST_CACHE", str(tmp / "cache"))
-    )
-    log = tmp / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    root = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_BUDGET_S
-        while _status(f"{root}/readyz") != 200:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"server not ready within {START_BUDGET_S} s:\n{log.read_text()[-3000:]}"
-                )
-            time.sleep(0.1)
-        yield root
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with live.start(full=True, log=tmp / "server.log", cache=tmp / "cache") as server:
+        yield server.root
 
 
 def _baseline(path: Path) -> dict[str, Any]:
