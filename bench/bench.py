@@ -80,6 +80,7 @@ TARGET_RPS = 10_000.0  # requests/s at TARGET_RPS_CONNS connections
 TARGET_RPS_CONNS = 10
 TARGET_P50_MS = 0.3  # at one connection
 TARGET_EX03_P50_MS = 2.0  # at one connection
+TARGET_EX04_P50_MS = 2.0  # at one connection
 
 
 class BenchError(Exception):
@@ -524,11 +525,9 @@ def _ex03_requests(pool: Pool) -> list[Request]:
     out: list[Request] = []
     counts = (20, 50, 100)
     for i, c in enumerate(pool.existing("ex03")):
-        words = [w for w in (c.display or "").replace(",", " ").split() if len(w) >= 4]
-        if not words:
+        text = _filter_text(rng, c.display, 1 + i % 2)
+        if text is None:
             continue
-        picked = rng.sample(words, min(len(words), 1 + i % 2))
-        text = " ".join(w[: max(4, len(w) - rng.randint(0, 3))].lower() for w in picked)
         out.append(
             Request(
                 f"/fhir/ValueSet/$expand?url={q(ICD10CM + '?fhir_vs')}&filter={q(text)}"
@@ -557,6 +556,100 @@ def _ex03_check(base: str) -> None:
         KNOWN_CODE in codes,
         f"EX03 known answer: 'sacral stenosis' misses {KNOWN_CODE}: {st} {str(body)[:300]}",
     )
+
+
+BILLABLE_VS = "http://fhirterm.org/fhir/ValueSet/icd10cm-billable"
+CHAPTER_VS = "http://fhirterm.org/fhir/ValueSet/icd10cm-chapter-"
+
+
+def _filter_text(rng: random.Random, display: str | None, n: int) -> str | None:
+    """One or two (``n``) word prefixes of a display, as a user types them (EX03's way)."""
+    words = [w for w in (display or "").replace(",", " ").split() if len(w) >= 4]
+    if not words:
+        return None
+    picked = rng.sample(words, min(len(words), n))
+    return " ".join(w[: max(4, len(w) - rng.randint(0, 3))].lower() for w in picked)
+
+
+def _inline_expand(include: dict[str, Any], text: str, count: int) -> Request:
+    """POST $expand of a value set given inline (its compose: one include)."""
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {
+                "name": "valueSet",
+                "resource": {
+                    "resourceType": "ValueSet",
+                    "status": "active",
+                    "compose": {"include": [include]},
+                },
+            },
+            {"name": "filter", "valueString": text},
+            {"name": "count", "valueInteger": count},
+        ],
+    }
+    return Request("/fhir/ValueSet/$expand", "POST", json.dumps(body), "application/fhir+json")
+
+
+def _ex04_requests(pool: Pool) -> list[Request]:
+    """Text filters over value sets defined by a compose, count 20 to 100, five kinds in
+    turn: the billable codes (a property filter over every code), the is-a value set of the
+    code's category, the value set of its chapter (a property filter), an inline compose of
+    is-a the category and billable = true, and an inline list of the 100 codes around it."""
+    rng = pool.rng("ex04")
+    codes = sorted(pool.index.concepts)
+    at = {c: i for i, c in enumerate(codes)}
+    counts = (20, 50, 100)
+    out: list[Request] = []
+    for i, c in enumerate(pool.existing("ex04")):
+        text = _filter_text(rng, c.display, 1 + i % 2)
+        if text is None:
+            continue
+        count, kind = counts[i % 3], i % 5
+        tail = f"&filter={q(text)}&count={count}"
+        if kind == 0:
+            out.append(Request(f"/fhir/ValueSet/$expand?url={q(BILLABLE_VS)}{tail}"))
+        elif kind == 1:
+            vs = f"{ICD10CM}?fhir_vs=isa/{_category(pool, c.code)}"
+            out.append(Request(f"/fhir/ValueSet/$expand?url={q(vs)}{tail}"))
+        elif kind == 2:
+            chapter = next((str(p.value) for p in c.properties if p.code == "chapter"), "1")
+            vs = CHAPTER_VS + chapter.zfill(2)
+            out.append(Request(f"/fhir/ValueSet/$expand?url={q(vs)}{tail}"))
+        elif kind == 3:
+            include = {
+                "system": ICD10CM,
+                "filter": [
+                    {"property": "concept", "op": "is-a", "value": _category(pool, c.code)},
+                    {"property": "billable", "op": "=", "value": "true"},
+                ],
+            }
+            out.append(_inline_expand(include, text, count))
+        else:
+            near = codes[max(0, at[c.code] - 50) : at[c.code] + 50]
+            include = {"system": ICD10CM, "concept": [{"code": code} for code in near]}
+            out.append(_inline_expand(include, text, count))
+    return out
+
+
+def _ex04_check(base: str) -> None:
+    """'stenosis neural canal' matches the ten codes of each of M99.2 to M99.5 and those
+    four headers: 40 billable codes (no header among them), 44 in the is-a value set of
+    M99."""
+    headers = ("M99.2", "M99.3", "M99.4", "M99.5")
+    for vs, total, billable in ((BILLABLE_VS, 40, True), (f"{ICD10CM}?fhir_vs=isa/M99", 44, False)):
+        st, body = http_get(
+            base, f"/fhir/ValueSet/$expand?url={q(vs)}&filter={q('stenosis neural canal')}&count=50"
+        )
+        expansion = (body or {}).get("expansion", {}) if st == 200 else {}
+        codes = [c["code"] for c in expansion.get("contains", [])]
+        has_header = any(h in codes for h in headers)
+        expect(
+            expansion.get("total") == total and KNOWN_CODE in codes and has_header is not billable,
+            f"EX04 known answer: 'stenosis neural canal' in {vs}: total "
+            f"{expansion.get('total')} (expected {total}), codes {codes} (expected {KNOWN_CODE}, "
+            f"{'no' if billable else 'the'} headers {', '.join(headers)}): {st} {str(body)[:300]}",
+        )
 
 
 def _ex03_verify(st: int, body: Any) -> str | None:
@@ -654,6 +747,15 @@ TESTS += [
         _ex03_check,
         _ex03_verify,
         aliases=("expand20",),
+    ),
+    BenchTest(
+        "EX04",
+        "ValueSet $expand text filter over compose value sets (billable, is-a, chapter, "
+        "concept list), count 20 to 100",
+        _ex04_requests,
+        _ex04_check,
+        _ex03_verify,
+        aliases=("expand-compose", "compose"),
     ),
     BenchTest(
         "SS01",
@@ -1407,6 +1509,10 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
     ex03 = res.get("EX03", {}).get("1", {}).get("p50_ms")
     out["ex03_p50_ms_at_1_connection"] = _target(
         ex03, f"<= {TARGET_EX03_P50_MS}", None if ex03 is None else ex03 <= TARGET_EX03_P50_MS
+    )
+    ex04 = res.get("EX04", {}).get("1", {}).get("p50_ms")
+    out["ex04_p50_ms_at_1_connection"] = _target(
+        ex04, f"<= {TARGET_EX04_P50_MS}", None if ex04 is None else ex04 <= TARGET_EX04_P50_MS
     )
     errors = {
         f"{n} c={c}": s["errors"] for n, by_c in res.items() for c, s in by_c.items() if s["errors"]

@@ -43,6 +43,7 @@ def test_bench_quick_writes_results(tmp_path: Path) -> None:
         "VC03",
         "EX03",
         "EX20",
+        "EX04",
         "SS01",
         "CM01",
     }
@@ -115,6 +116,7 @@ def _run_result(rps: float, p50: float, errors: int = 0) -> dict[str, Any]:
     }
     results: dict[str, Any] = {n: {c: dict(s) for c, s in by_conns.items()} for n in TARGET_TESTS}
     results["EX03"] = {"1": {"p50_ms": 1.5, "errors": 0}}
+    results["EX04"] = {"1": {"p50_ms": 1.7, "errors": 0}}
     results["LK05"]["50"]["errors"] = errors
     return {
         "time_to_ready_warm_s": 0.8,
@@ -139,6 +141,7 @@ def test_targets_checks_every_target() -> None:
         "requests_per_s_at_10_connections",
         "p50_ms_at_1_connection",
         "ex03_p50_ms_at_1_connection",
+        "ex04_p50_ms_at_1_connection",
         "errors",
     }
 
@@ -147,9 +150,11 @@ def test_targets_checks_every_target() -> None:
     slow["results"]["SS01"]["1"]["p50_ms"] = 0.31
     slow["results"]["LK01"]["50"]["ratio_to_static"] = 0.79
     slow["memory"]["after_bench"]["pss_mb"] = 300.5
+    slow["results"]["EX04"]["1"]["p50_ms"] = 2.1
     got = bench.targets(slow)
     missed = {k for k, t in got.items() if t["ok"] is False}
     assert missed == {
+        "ex04_p50_ms_at_1_connection",
         "requests_per_s_at_10_connections",
         "p50_ms_at_1_connection",
         "ratio_to_static_at_50_connections",
@@ -172,6 +177,7 @@ def test_targets_not_measured_are_not_applicable() -> None:
     assert got["p50_ms_at_1_connection"]["ok"] is True
     assert got["requests_per_s_at_10_connections"]["ok"] is None
     assert got["ex03_p50_ms_at_1_connection"]["ok"] is None
+    assert got["ex04_p50_ms_at_1_connection"]["ok"] is None
 
 
 def test_report_shows_targets_per_run_and_floor_first() -> None:

@@ -42,6 +42,7 @@ def test_not_full_leaves_out_every_test_over_the_full_release() -> None:
 
 def test_bench_smoke_tests_run_only_when_selected() -> None:
     default = _pytest("-q", "-rs", "tests/test_bench_inprocess.py")
-    assert "1 skipped" in default and "run with -m bench" in default, default
+    assert "2 skipped" in default and "run with -m bench" in default, default
     listed = _pytest("--collect-only", "-q", "-m", "bench", "tests/test_bench_inprocess.py")
     assert "test_inprocess_runs_the_benchmark_requests" in listed, listed
+    assert "test_inprocess_runs_the_compose_expansions" in listed, listed

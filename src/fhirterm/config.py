@@ -13,7 +13,7 @@
 | FHIRTERM_EXPAND_MAX_COUNT | 10000 | largest page of an expansion (count); a larger count is refused (422 too-costly): page with offset |
 | FHIRTERM_MAX_CODINGS | 1000 | most codings one $validate-code (CodeableConcept) or $batch-validate-code may carry (422 too-costly above it) |
 | FHIRTERM_MAX_TX_CONCEPTS | 25000 | most concepts the tx-resource parameters of one request may carry, all resources together (422 too-costly above it) |
-| FHIRTERM_CPU_BUDGET_MS | 1800 | CPU time the value set evaluation of one request may take (an expansion's members and items; 422 too-costly when spent) |
+| FHIRTERM_CPU_BUDGET_MS | 1500 | CPU time the value set evaluation of one request may take (an expansion's members and items; 422 too-costly when spent) |
 | FHIRTERM_REGEX_BUDGET_MS | 500 | time the regex filters of one request may take in all (422 too-costly when spent) |
 | FHIRTERM_REGEX_MAX_LENGTH | 1000 | longest regex filter pattern, in characters (422 too-costly above it) |
 | FHIRTERM_REGEX_MAX_SIZE | 10000 | largest regex filter pattern with its counted repeats written out (``(ab){3}`` is 6; 422 too-costly above it): compiling costs time and memory in proportion |
@@ -66,7 +66,7 @@ class Settings:
     expand_max_count: int = 10_000
     max_codings: int = 1_000
     max_tx_concepts: int = 25_000
-    cpu_budget_ms: int = 1_800
+    cpu_budget_ms: int = 1_500
     xml_max_elements: int = 50_000
     read_max_concepts: int = 10_000
     regex_budget_ms: int = 500

@@ -12,13 +12,43 @@ without decoding whole concepts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .memo import Memo
 from .model import CodeSystemInfo, Concept, Grouping
 from .search import AddedWords, BitMatches, Extended, Matches, TextIndex, search_with_added
+
+
+def prop_values(concept: Concept, name: str) -> list[str]:
+    """A concept's values for a property, as text (booleans as true/false).
+
+    ``code``, ``display``, ``parent``, ``child``, ``notSelectable`` and
+    ``inactive`` are answered from the concept itself.
+    """
+    if name == "code":
+        return [concept.code]
+    if name == "display":
+        return [concept.display] if concept.display is not None else []
+    if name == "parent":
+        return list(concept.parents)
+    if name == "child":
+        return list(concept.children)
+    if name == "notSelectable" and not any(p.code == name for p in concept.properties):
+        return ["true" if concept.abstract else "false"]
+    if name == "inactive":
+        return ["true" if concept.inactive else "false"]
+    out = []
+    for p in concept.properties:
+        if p.code == name and p.value is not None:
+            v = p.value
+            out.append(
+                ("true" if v else "false")
+                if isinstance(v, bool)
+                else (v.get("code", "") if isinstance(v, dict) else str(v))
+            )
+    return out
 
 
 class ConceptStore(Protocol):
@@ -51,6 +81,33 @@ class ConceptStore(Protocol):
 
     def has_ancestor(self, ancestor: str, parents: Iterable[str]) -> bool:
         """Is ``ancestor`` one of ``parents`` or an ancestor of one? Stops at the first hit."""
+        ...
+
+    # Sets of concepts as bitmaps over the text index's ordinals (rank order), from a
+    # packed store's columns; a store without them answers None (the index then reads
+    # the ranks from its text index, and the concepts are tested one by one).
+
+    def indexed(self) -> bool:
+        """Whether ``ranks``, ``property_bits`` and ``subtree_ranks`` answer from columns."""
+        ...
+
+    def ranks(self, codes: Iterable[str]) -> list[int] | None:
+        """The text index ordinal of each code (-1 for an unknown one); None: no column."""
+        ...
+
+    def property_bits(self, name: str, values: Iterable[str] | None) -> int | None:
+        """The concepts (a bitmap over ``ranks``) whose ``prop_values`` for ``name`` hold
+        one of ``values`` (any value when None), as written; None when not indexed."""
+        ...
+
+    def subtree_ranks(self, code: str) -> Sequence[int] | None:
+        """The ``ranks`` of ``code`` and its descendants, ``code``'s first; None when the
+        store cannot slice them from a column."""
+        ...
+
+    def overridden(self) -> Iterable[str]:
+        """The codes whose concepts were set over the written records (editorial content,
+        a supplement's additions): ``property_bits`` does not show them."""
         ...
 
 
@@ -101,6 +158,21 @@ class ConceptDict(dict[str, Concept]):
             if c is not None:
                 todo.extend(c.parents)
         return False
+
+    def indexed(self) -> bool:
+        return False
+
+    def ranks(self, codes: Iterable[str]) -> list[int] | None:
+        return None
+
+    def property_bits(self, name: str, values: Iterable[str] | None) -> int | None:
+        return None
+
+    def subtree_ranks(self, code: str) -> Sequence[int] | None:
+        return None
+
+    def overridden(self) -> Iterable[str]:
+        return ()
 
 
 def _fold(code: str) -> str:
@@ -242,6 +314,52 @@ class CodeSystemIndex:
 
     # Hierarchy, flags and displays: the store's (a packed one reads them from columns,
     # without decoding whole concepts).
+
+    def ranked(self) -> bool:
+        """Whether ``ranks`` answers without building a text index (a packed store, or an
+        index whose text index is at hand)."""
+        return (
+            self.concepts.indexed()
+            or self._text is not None
+            or (self._text_of is not None and self._text_of._text is not None)
+        )
+
+    def indexed(self) -> bool:
+        """Whether the store answers ``ranks``, ``property_bits`` and ``subtree_ranks`` from
+        its own columns (a packed store), rather than from the concepts."""
+        return self.concepts.indexed()
+
+    def ranks(self, codes: Iterable[str]) -> list[int]:
+        """The text index ordinal (rank order) of each of ``codes``, -1 for an unknown one.
+
+        Sets of concepts are bitmaps over these ordinals (value set members, a text
+        search's matches), so that one can be intersected with the other as integers.
+        """
+        found = self.concepts.ranks(codes)
+        if found is not None:
+            return found
+        rank: dict[str, int] | None = self.derived.get("ranks")
+        if rank is None:
+            rank = self.derived["ranks"] = {c: i for i, c in enumerate(self.text_index().codes)}
+        get = rank.get
+        return [get(c, -1) for c in codes]
+
+    def property_bits(self, name: str, values: Iterable[str] | None) -> int | None:
+        """The concepts (a bitmap over ``ranks``) whose ``prop_values`` for ``name`` hold
+        one of ``values`` (any value when None), as stored, from a packed store's property
+        index; None when the store has no index of ``name``. Concepts set after the store
+        was written (``overridden``) are not reflected: callers test those on their own."""
+        return self.concepts.property_bits(name, values)
+
+    def subtree_ranks(self, code: str) -> Sequence[int] | None:
+        """The ``ranks`` of ``code`` and its descendants, ``code``'s first, from a packed
+        store whose codes are in hierarchy order; None otherwise."""
+        return self.concepts.subtree_ranks(code)
+
+    def overridden(self) -> Iterable[str]:
+        """The codes whose concepts were set over a packed store's records (editorial
+        content, a supplement's additions): its property index does not show them."""
+        return self.concepts.overridden()
 
     def rows(self, codes: Iterable[str], selectable: bool = False) -> list[tuple[str, str | None]]:
         """(code, display) of each known code in ``codes``, in order; unknown ones

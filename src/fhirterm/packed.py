@@ -14,7 +14,11 @@ rank order, the bitmaps' keys and counts, section offsets), then raw sections:
 record offsets (uint64), records, the text index's posting lists (int32; empty
 for a list that has a bitmap, which is read through the bitmap), and the
 columns read without decoding a record (displays, parents, flags, children;
-each with its offsets), then a 16-byte trailer: the file's length and the
+each with its offsets), the text index ordinal of each code (int32, source order),
+the property index (for each value of a property with few distinct values, the
+concepts having it: a bitmap over the text index ordinals, or their sorted list
+when shorter), the end of each code's subtree (int32, source order; empty unless the
+codes are the hierarchy's depth-first order, each once), then a 16-byte trailer: the file's length and the
 CRC-32 of everything before the trailer. ``load`` checks both (~35 ms for
 ICD-10-CM's 51 MB): a truncated, damaged or foreign file is refused with a
 message, never trusted.
@@ -29,19 +33,19 @@ import pickle
 import struct
 import zlib
 from array import array
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .index import CodeSystemIndex
+from .index import CodeSystemIndex, prop_values
 from .memo import Memo
 from .model import Concept, Designation, Property
-from .search import Bits, TextIndex
+from .search import Bits, TextIndex, to_bitmap
 
 RECENT = 4096  # decoded concepts kept per process
 _MISSING: Any = object()
 
-MAGIC = b"FTPACK10"
+MAGIC = b"FTPACK11"
 TRAILER = struct.Struct("<QQ")  # file length before the trailer, CRC-32
 
 
@@ -54,6 +58,74 @@ def _dec_prop(t: tuple[Any, ...]) -> Property:
 
 
 SHARED_MIN = 32  # a property value found this often is stored once, in the header
+
+# The property index: a property with at most this many distinct values is indexed (ICD-10-CM:
+# billable, chapter, block, notSelectable...; not the inclusion terms, each nearly unique).
+PROPERTY_INDEX_MAX_VALUES = 2048
+# Properties indexed for every concept, whether it states them or not (``prop_values``
+# answers them from the concept's flags when it does not).
+ALWAYS_INDEXED = ("notSelectable", "inactive")
+# Answered from the concept itself (``prop_values``), never from the property index.
+NOT_INDEXED = frozenset(("code", "display", "parent", "child"))
+
+
+def _subtree_ends(ix: CodeSystemIndex, codes: list[str]) -> array[int]:
+    """For each source position, the position after its last descendant, when ``codes`` are
+    the hierarchy walked depth first from the roots (each concept once: a tree, as
+    ICD-10-CM's tabular order is); else empty. A code's subtree is then a slice."""
+    pos = {c: i for i, c in enumerate(codes)}
+    ends = array("i", bytes(4 * len(codes)))
+    seen: set[str] = set()
+    order: list[str] = []
+    stack: list[tuple[str, bool]] = [(r, False) for r in reversed(ix.roots)]
+    while stack:
+        code, closing = stack.pop()
+        if closing:
+            ends[pos[code]] = len(order)
+            continue
+        if code in seen or code not in pos:
+            return array("i")
+        seen.add(code)
+        order.append(code)
+        stack.append((code, True))
+        stack.extend((k, False) for k in reversed(ix.concepts[code].children))
+    return ends if order == codes else array("i")
+
+
+def _property_index(
+    ix: CodeSystemIndex, codes: list[str], rank: dict[str, int]
+) -> tuple[dict[str, dict[str, tuple[str, int, int]]], list[str], bytes]:
+    """The property index of ``ix``: (name -> value -> (kind "b" bitmap or "l" int32 list,
+    start, length) in the returned bytes; the names with too many values to index)."""
+    by_name: dict[str, dict[str, list[int]]] = {}
+    for code in codes:
+        c = ix.concepts[code]
+        r = rank[code]
+        for name in dict.fromkeys([*ALWAYS_INDEXED, *(p.code for p in c.properties)]):
+            if name in NOT_INDEXED:
+                continue
+            values = by_name.setdefault(name, {})
+            for v in dict.fromkeys(prop_values(c, name)):
+                values.setdefault(v, []).append(r)
+    n = len(codes)
+    nbytes = (n + 7) // 8
+    table: dict[str, dict[str, tuple[str, int, int]]] = {}
+    unindexed = sorted(k for k, v in by_name.items() if len(v) > PROPERTY_INDEX_MAX_VALUES)
+    raw = bytearray()
+    for name, values in sorted(by_name.items()):
+        if name in unindexed:
+            continue
+        entries = table[name] = {}
+        for value, ordinals in sorted(values.items()):
+            ordinals.sort()
+            if 4 * len(ordinals) >= nbytes:
+                data, kind = to_bitmap(ordinals, n), "b"
+            else:
+                data, kind = array("i", ordinals).tobytes(), "l"
+            raw += b"\0" * (-len(raw) % 4)  # int32 lists aligned, to be cast in place
+            entries[value] = (kind, len(raw), len(data))
+            raw += data
+    return table, unindexed, bytes(raw)
 
 
 def _shared_key(p: Property) -> Property | None:
@@ -123,6 +195,7 @@ class PackedConcepts(MutableMapping[str, Concept]):
         parent_offsets: tuple[memoryview, int],
         child_offsets: tuple[memoryview, int],
         flags: memoryview | bytes,
+        ranks: memoryview | None = None,
     ) -> None:
         """``buf`` holds the sections; each ``(offsets, base)`` gives a section's item
         boundaries (uint64, relative) and where the section starts in ``buf``.
@@ -146,6 +219,59 @@ class PackedConcepts(MutableMapping[str, Concept]):
         # object is safe.
         self._recent: Memo[str, Concept] = Memo(RECENT)
         self._shared: list[Property] = []  # property values records refer to by index
+        self._ranks = ranks  # source position -> text index ordinal (int32)
+        # the property index: name -> value -> (kind, start, length) in _prop_raw
+        self._props: dict[str, dict[str, tuple[str, int, int]]] = {}
+        self._unindexed: frozenset[str] = frozenset()
+        self._prop_raw: memoryview | bytes = b""
+        # source position -> the position after its subtree (None: not in hierarchy order)
+        self._ends: memoryview | None = None
+
+    def indexed(self) -> bool:
+        return self._ranks is not None
+
+    def ranks(self, codes: Iterable[str]) -> list[int] | None:
+        """The text index ordinal of each code, -1 for a code the store does not hold."""
+        r = self._ranks
+        if r is None:
+            return None
+        get = self._pos.get
+        return [-1 if (i := get(c)) is None else r[i] for c in codes]
+
+    def property_bits(self, name: str, values: Iterable[str] | None) -> int | None:
+        """The concepts (a bitmap over text index ordinals, as an int) whose values of
+        ``name`` (``prop_values``) hold one of ``values``, any when None, as written; None
+        when ``name`` is not indexed. A name no concept had when written: 0."""
+        if name in NOT_INDEXED or name in self._unindexed or self._ranks is None:
+            return None
+        table = self._props.get(name, {})
+        raw, n = self._prop_raw, len(self._codes)
+        out = 0
+        for v in table if values is None else dict.fromkeys(values):
+            entry = table.get(v)
+            if entry is None:
+                continue
+            kind, start, size = entry
+            data = raw[start : start + size]
+            if kind == "b":
+                out |= int.from_bytes(data, "little")
+            else:
+                lst = data.cast("i") if isinstance(data, memoryview) else array("i", data)
+                out |= int.from_bytes(to_bitmap(lst, n), "little")
+        return out
+
+    def subtree_ranks(self, code: str) -> Sequence[int] | None:
+        """The text index ordinals of ``code`` and its descendants, ``code``'s first: a
+        slice of the rank column. None when the store's codes are not in hierarchy order
+        or it does not hold ``code``."""
+        i = self._pos.get(code)
+        if self._ends is None or self._ranks is None or i is None:
+            return None
+        return self._ranks[i : self._ends[i]]
+
+    def overridden(self) -> Iterable[str]:
+        """The codes whose concepts were set after load (shadowing their records)."""
+        return self._extra.keys()
 
     # Columns read without decoding the whole record: the hierarchy walks and
     # the displays of parents, children and siblings need only these.
@@ -304,6 +430,9 @@ def write(ix: CodeSystemIndex, path: Path) -> None:
             if (kind, i) not in text.bitmaps:
                 postings.extend(p)
             post_off.append(len(postings))
+    rank = {code: i for i, code in enumerate(text.codes)}
+    ranks = array("i", [rank[code] for code in codes])
+    prop_table, unindexed, prop_raw = _property_index(ix, codes, rank)
     keys = sorted(text.bitmaps)
     bitmaps = b"".join(bytes(text.bitmaps[k][0]) + bytes(text.bitmaps[k][1]) for k in keys)
     sections = [
@@ -319,6 +448,9 @@ def write(ix: CodeSystemIndex, path: Path) -> None:
         bitmaps,
         coff.tobytes(),
         bytes(children),
+        ranks.tobytes(),
+        prop_raw,
+        _subtree_ends(ix, codes).tobytes(),
     ]
     header = {
         "info": ix.info,
@@ -331,6 +463,8 @@ def write(ix: CodeSystemIndex, path: Path) -> None:
         "shared_properties": shared_list,
         "bitmap_keys": keys,
         "bitmap_counts": [text.bit_counts[k] for k in keys],
+        "property_index": prop_table,
+        "property_unindexed": unindexed,
         "sizes": [len(s) for s in sections],
     }
     head = pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL)
@@ -474,8 +608,14 @@ def load(path: Path, lazy_text: bool = False) -> CodeSystemIndex:
         (parts[6].cast("Q"), starts[7]),
         (parts[10].cast("Q"), starts[11]),
         parts[8],
+        parts[12].cast("i"),
     )
     concepts._shared = header["shared_properties"]
+    concepts._props = header["property_index"]
+    concepts._unindexed = frozenset(header["property_unindexed"])
+    concepts._prop_raw = parts[13]
+    if len(parts[14]):
+        concepts._ends = parts[14].cast("i")
     ix = CodeSystemIndex(
         info=header["info"], concepts=concepts, roots=header["roots"], groupings=header["groupings"]
     )

@@ -19,6 +19,7 @@ from .contracts import (
     VersionRules,
     canonical_versions,
 )
+from .members import member_bits, text_matches
 from .valueset import (
     CompiledValueSet,
     Member,
@@ -58,6 +59,34 @@ def _matches(vs: CompiledValueSet, text: str) -> Iterator[Member] | None:
                 yield Member(cs, c, c.display)
 
     return gen()
+
+
+def _found_page(
+    vs: CompiledValueSet, text: str, active_only: bool, offset: int, end: int | None, limit: int
+) -> tuple[int, list[Member]] | None:
+    """(total, the page ``offset``..``end``) of the members matching ``text``, in
+    ``_matches``'s order, from the code systems' bitmaps (``members.text_matches``); None
+    when those do not answer. TooCostly when unpaged (``end`` None) and over ``limit``."""
+    found = text_matches(vs, text, active_only)
+    if found is None:
+        return None
+    total = sum(len(m) for _, m in found)
+    if end is None and total > limit:
+        raise _too_costly(vs, limit)
+    page: list[Member] = []
+    skip = offset
+    for cs, m in found:
+        size = len(m)
+        if skip >= size:
+            skip -= size
+            continue
+        want = None if end is None else end - offset - len(page)
+        if want is not None and want <= 0:
+            break
+        codes = m.top(None if want is None else skip + want)[skip:]
+        skip = 0
+        page.extend(Member(cs, c, c.display) for c in map(cs.concepts.__getitem__, codes))
+    return total, page
 
 
 PREFERRED_FOR_LANGUAGE = {
@@ -194,17 +223,32 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
             codes = found.top(n)[offset:]
             hits = [Member(whole, c, c.display) for c in map(whole.concepts.__getitem__, codes)]
             return _result(vs, vs_res, req, len(found), hits, False, used_supplements)
-    if req.filter and text_search:
-        members = _matches(vs, req.filter)
-    if members is None:
-        members = vs.members()
     active_only = bool(req.active_only or vs.inactive is False)
-    if active_only:
-        members = (m for m in members if not m.concept.inactive)
     end = None if req.count is None else offset + req.count
+    counted = None
+    if req.filter and text_search:
+        # the text index's matches intersected with the members as bitmaps: no member test
+        # one by one, and only the page is read
+        counted = _found_page(vs, req.filter, active_only, offset, end, req.limit)
+        if counted is None:
+            members = _matches(vs, req.filter)
+    known = None
+    if members is None and counted is None:
+        known = member_bits(vs, active_only) if whole is None else None
+        members = vs.members(known)
+    if active_only and members is not None:
+        members = (m for m in members if not m.concept.inactive)
     page: list[Member] = []
     total = 0
-    if whole is not None and not text_search:
+    if counted is not None:
+        total, page = counted
+    elif known is not None and members is not None:
+        # counted from the bitmaps; only the members up to the page's end are read
+        total = sum(bits.bit_count() for _, bits in known.values())
+        if req.count is None and total > req.limit:
+            raise _too_costly(vs, req.limit)
+        page = list(islice(members, offset, end))
+    elif whole is not None and not text_search:
         # every (active) code of one code system: counted from the codes (and the inactive
         # flags), and only the page's concepts are read (count=0 asks for the total alone)
         listed: Iterable[str] = whole.concepts
@@ -217,7 +261,7 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
             Member(whole, c, c.display)
             for c in map(whole.concepts.__getitem__, islice(listed, offset, end))
         ]
-    else:
+    elif members is not None:
         for m in members:
             if offset <= total and (end is None or total < end):
                 page.append(m)

@@ -9,7 +9,7 @@ touches are copied.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -122,6 +122,22 @@ class Supplemented(MutableMapping[str, Concept]):
 
     def has_ancestor(self, ancestor: str, parents: Iterable[str]) -> bool:
         return self._base.has_ancestor(ancestor, parents)
+
+    def indexed(self) -> bool:
+        return self._base.indexed()
+
+    def ranks(self, codes: Iterable[str]) -> list[int] | None:
+        return self._base.ranks(codes)
+
+    def property_bits(self, name: str, values: Iterable[str] | None) -> int | None:
+        return self._base.property_bits(name, values)
+
+    def subtree_ranks(self, code: str) -> Sequence[int] | None:
+        return self._base.subtree_ranks(code)
+
+    def overridden(self) -> list[str]:
+        """The codes set over the base's records: the base's, and the changed ones."""
+        return [*self._base.overridden(), *self._changed]
 
 
 def _merge(base: CodeSystemIndex, supp: CodeSystemIndex) -> CodeSystemIndex:

@@ -27,15 +27,17 @@ from ..errors import (
     VersionMismatch,
     clip,
 )
-from ..index import CodeSystemIndex
+from ..index import CodeSystemIndex, prop_values
 from ..memo import Memo, memo_in
 from ..model import Concept, Designation
 from ..registry import Registry, _version_key
-from . import limits
+from . import limits, members
 from . import messages as M
 from .contracts import VersionRules
 from .versions import present_versions, version_for, violated_check
 
+# id(code system) -> (the code system, its members as a bitmap): ``members.member_bits``
+MemberBits = dict[int, tuple[CodeSystemIndex, int]]
 HIERARCHY_OPS = ("is-a", "descendent-of", "is-not-a", "generalizes", "child-of", "descendent-leaf")
 FILTER_OPS = (*HIERARCHY_OPS, "regex", "=", "in", "not-in", "exists")
 # R4 has no code for R5's filter operators child-of and descendent-leaf: R4 content carries
@@ -78,36 +80,6 @@ class Member:
         return self.concept.code
 
 
-def prop_values(concept: Concept, name: str) -> list[str]:
-    """A concept's values for a property, as text (booleans as true/false).
-
-    ``code``, ``display``, ``parent``, ``child``, ``notSelectable`` and
-    ``inactive`` are answered from the concept itself.
-    """
-    if name == "code":
-        return [concept.code]
-    if name == "display":
-        return [concept.display] if concept.display is not None else []
-    if name == "parent":
-        return list(concept.parents)
-    if name == "child":
-        return list(concept.children)
-    if name == "notSelectable" and not any(p.code == name for p in concept.properties):
-        return ["true" if concept.abstract else "false"]
-    if name == "inactive":
-        return ["true" if concept.inactive else "false"]
-    out = []
-    for p in concept.properties:
-        if p.code == name and p.value is not None:
-            v = p.value
-            out.append(
-                ("true" if v else "false")
-                if isinstance(v, bool)
-                else (v.get("code", "") if isinstance(v, dict) else str(v))
-            )
-    return out
-
-
 @dataclass(slots=True)
 class Filter:
     """One compiled compose filter on one code system.
@@ -119,6 +91,10 @@ class Filter:
 
     test: Callable[[Concept], bool]
     candidates: Callable[[], Iterable[str]] | None = None
+    # (property, op, value) of a filter whose members depend on the code system alone (not a
+    # regex, which holds the request's time budget): its member bitmap is kept per code
+    # system (``members.filter_bits``)
+    key: tuple[str, str, str] | None = None
 
 
 def _values_of(cs: CodeSystemIndex, prop: str) -> Callable[[Concept], list[str]]:
@@ -135,6 +111,14 @@ def _values_of(cs: CodeSystemIndex, prop: str) -> Callable[[Concept], list[str]]
 
 
 def compile_filter(cs: CodeSystemIndex, f: dict[str, Any], where: str) -> Filter:
+    compiled = _compile_filter(cs, f, where)
+    op = filter_op(f)
+    if op != "regex":
+        compiled.key = (str(f.get("property")), str(op), str(f.get("value")))
+    return compiled
+
+
+def _compile_filter(cs: CodeSystemIndex, f: dict[str, Any], where: str) -> Filter:
     prop, op, value = f.get("property"), filter_op(f), f.get("value")
     if prop and op and value in (None, ""):
         raise InvalidValueSet(
@@ -442,11 +426,14 @@ class Include:
         hits = [vs.contains(system, code) for vs in self.value_sets]
         return hits[0] if hits and all(h is not None for h in hits) else None
 
-    def members(self) -> Iterator[Member]:
+    def members(self, known: MemberBits | None = None) -> Iterator[Member]:
+        """The members this include yields, in its order; ``known`` (``members.member_bits``
+        of the value set walked) lets the walk skip the codes that are no members before
+        decoding them."""
         cs = self.cs
         if cs is None:
             first, rest = self.value_sets[0], self.value_sets[1:]
-            for m in first.members():
+            for m in first.members(known):
                 if all(vs.contains(m.system, m.code) is not None for vs in rest):
                     yield m
             return
@@ -455,6 +442,9 @@ class Include:
         else:
             gen = next((f.candidates for f in self.filters if f.candidates is not None), None)
             codes = gen() if gen is not None else cs.concepts
+        have = known.get(id(cs)) if known is not None else None
+        if have is not None:
+            codes = members.known(have[1], cs, codes)
         budget = limits.current()
         for n, code in enumerate(codes):
             if not n % limits.CHECK_EVERY:
@@ -538,12 +528,13 @@ class CompiledValueSet:
                 out[n] = inc
         return out
 
-    def members(self) -> Iterator[Member]:
+    def members(self, known: MemberBits | None = None) -> Iterator[Member]:
         """Every member once, in compose order (and each code system's own order): once per
-        version of its code system, or once in all when the versions match."""
+        version of its code system, or once in all when the versions match. ``known``:
+        the members as bitmaps (``members.member_bits``), to skip the other codes unread."""
         seen: set[tuple[str, str, str]] = set()
         for inc in self.ordered_includes():
-            for m in inc.members():
+            for m in inc.members(known):
                 version = m.cs.info.version or ""
                 key = (m.system, "" if self.versions_match else version, m.code)
                 if key in seen:
