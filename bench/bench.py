@@ -1009,7 +1009,7 @@ def memory(pid: int) -> dict[str, Any]:
         kb = {}
         for line in text.splitlines():
             parts = line.split()
-            if len(parts) >= 2 and parts[0] in ("Rss:", "Pss:"):
+            if len(parts) >= 2 and parts[0] in ("Rss:", "Pss:", "Pss_Anon:", "Pss_File:"):
                 kb[parts[0][:-1]] = int(parts[1])
         rss += kb.get("Rss", 0)
         pss += kb.get("Pss", 0)
@@ -1018,6 +1018,10 @@ def memory(pid: int) -> dict[str, Any]:
                 "pid": p,
                 "rss_mb": round(kb.get("Rss", 0) / 1024, 1),
                 "pss_mb": round(kb.get("Pss", 0) / 1024, 1),
+                # anonymous (the heap: Python objects, memos) against file-backed
+                # (the packed releases' memory map, shared by all processes)
+                "pss_anon_mb": round(kb.get("Pss_Anon", 0) / 1024, 1),
+                "pss_file_mb": round(kb.get("Pss_File", 0) / 1024, 1),
             }
         )
     return {

@@ -1,12 +1,17 @@
-"""The production entry point tunes the garbage collector for serving (web/app.serving_gc)."""
+"""The production entry point tunes memory for serving: the garbage collector
+(web/app.serving_gc) and glibc's malloc arenas (cli._limit_malloc_arenas)."""
 
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from fhirterm import cli
 from fhirterm.web.app import SERVING_GC_THRESHOLD
 
 from .conftest import SMALL_CONTENT, SMALL_XML
@@ -26,3 +31,17 @@ def test_production_entry_point_tunes_the_garbage_collector(tmp_path: Path) -> N
     )
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) == SERVING_GC_THRESHOLD != 700
+
+
+def test_serve_caps_malloc_arenas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``fhirterm serve`` caps the arenas at 2 for itself (mallopt, inherited by the
+    forked workers) and for processes started anew (the variable)."""
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert cli._limit_malloc_arenas() is (platform.libc_ver()[0] == "glibc")
+    assert os.environ["MALLOC_ARENA_MAX"] == str(cli.MALLOC_ARENAS) == "2"
+
+
+def test_serve_keeps_a_malloc_arena_max_that_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    cli._limit_malloc_arenas()
+    assert os.environ["MALLOC_ARENA_MAX"] == "4"

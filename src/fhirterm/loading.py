@@ -74,23 +74,27 @@ def _replace_with(target: Path, write: Callable[[Path], object]) -> None:
 
 
 def load_icd10cm(
-    spec: str | None, cache_dir: Path | None, lazy_text: bool = False
+    spec: str | None,
+    cache_dir: Path | None,
+    lazy_text: bool = False,
+    codes: dict[str, str] | None = None,
 ) -> CodeSystemIndex:
     """One ICD-10-CM release: memory-mapped from the cache when the file and parser are unchanged.
 
     Without a cache folder (or when it cannot be written) the release is
     parsed and kept as objects in memory. A cached release carries its cache key
     in ``info.extra["content_key"]`` (the history of two releases is cached by it);
-    with ``lazy_text`` its text index is read on first use (``packed.load``).
+    with ``lazy_text`` its text index is read on first use (``packed.load``);
+    ``codes`` shares code strings between releases (``packed.load``).
     """
-    ix, key = _load_icd10cm(spec, cache_dir, lazy_text)
+    ix, key = _load_icd10cm(spec, cache_dir, lazy_text, codes)
     if key is not None:
         ix.info.extra["content_key"] = key
     return ix
 
 
 def _load_icd10cm(
-    spec: str | None, cache_dir: Path | None, lazy_text: bool
+    spec: str | None, cache_dir: Path | None, lazy_text: bool, codes: dict[str, str] | None
 ) -> tuple[CodeSystemIndex, str | None]:
     """``load_icd10cm`` and the key of the cached release (None when not cached)."""
     path = icd10cm.bundled_xml() if spec is None else Path(str(spec).split("#", 1)[0])
@@ -112,7 +116,7 @@ def _load_icd10cm(
     cached = cache_dir / f"icd10cm-{file_hash[:16]}-{key}.packed"
     if cached.exists():
         try:
-            ix = packed.load(cached, lazy_text)
+            ix = packed.load(cached, lazy_text, codes)
             log.info("%s: %d concepts from the cache file %s", path, len(ix.concepts), cached)
             return ix, key
         except Exception as e:  # a damaged cache is rebuilt, never trusted
@@ -138,7 +142,7 @@ def _load_icd10cm(
     log.info(
         "%s: %d concepts parsed in %.1f s, cached in %s", path, len(ix.concepts), parsed, cached
     )
-    return packed.load(cached, lazy_text), key
+    return packed.load(cached, lazy_text, codes), key
 
 
 def release_diff(
@@ -239,11 +243,12 @@ def load_registry(settings: Settings) -> Registry:
             else settings.icd10cm
         )
         icd: list[CodeSystemIndex] = []
+        codes: dict[str, str] = {}  # one string per code for all releases (packed.load)
         for n, spec in enumerate(specs):
             # The earlier bundled releases are searched by text only when a date picks
             # them: their word lists stay in the file until then (~12 MB each).
             lazy = settings.icd10cm is None and n < len(specs) - 1
-            ix = load_icd10cm(spec, settings.cache_dir, lazy)
+            ix = load_icd10cm(spec, settings.cache_dir, lazy, codes)
             clash = next((o for o in icd if o.info.version == ix.info.version), None)
             if clash is not None:
                 raise ContentError(

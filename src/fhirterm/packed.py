@@ -35,7 +35,7 @@ import zlib
 from array import array
 from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, overload
 
 from .index import CodeSystemIndex, prop_values
 from .memo import Memo
@@ -44,6 +44,11 @@ from .search import Bits, TextIndex, to_bitmap
 
 RECENT = 4096  # decoded concepts kept per process
 _MISSING: Any = object()
+
+# One int object per position, shared by every release's code -> position map
+# (a process holds three releases of ~98,000 codes; the ints would otherwise be
+# made three times, and every worker copies the pages their reference counts touch).
+_POSITIONS: list[int] = []
 
 MAGIC = b"FTPACK11"
 TRAILER = struct.Struct("<QQ")  # file length before the trailer, CRC-32
@@ -204,7 +209,9 @@ class PackedConcepts(MutableMapping[str, Concept]):
         one copy, where a memoryview slice needs a second one to decode.
         """
         self._codes = codes
-        self._pos = {c: i for i, c in enumerate(codes)}
+        if len(_POSITIONS) < len(codes):
+            _POSITIONS.extend(range(len(_POSITIONS), len(codes)))
+        self._pos = dict(zip(codes, _POSITIONS, strict=False))  # _POSITIONS may be longer
         self._buf = buf
         self._offsets, self._rbase = offsets
         self._doff, self._dbase = display_offsets
@@ -551,10 +558,13 @@ def _open(
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         if verify:
             check(mm, fh)
-    if not verify and mm[:8] != MAGIC:
-        raise Damaged(f"{path} is not a packed fhirterm file of this version")
-    (hlen,) = struct.unpack("<Q", mm[8:16])
-    header: dict[str, Any] = pickle.loads(mm[16 : 16 + hlen])
+        if not verify and mm[:8] != MAGIC:
+            raise Damaged(f"{path} is not a packed fhirterm file of this version")
+        (hlen,) = struct.unpack("<Q", mm[8:16])
+        # The header is read through the file, not the map: pages read through the
+        # map stay mapped, counted in this process's memory for as long as it runs.
+        fh.seek(16)
+        header: dict[str, Any] = pickle.loads(fh.read(hlen))
     view = memoryview(mm)
     pos = 16 + hlen
     parts, starts = [], []
@@ -565,19 +575,46 @@ def _open(
     return mm, header, parts, starts
 
 
+class _Lists(Sequence[memoryview]):
+    """Posting lists ``first``..``first + count - 1`` of the file, each sliced from
+    the memory map when asked for: tens of thousands of slice objects held by the
+    master would be copied into every worker as their reference counts change."""
+
+    __slots__ = ("_count", "_first", "_off", "_postings")
+
+    def __init__(self, off: memoryview, postings: memoryview, first: int, count: int) -> None:
+        self._off, self._postings, self._first, self._count = off, postings, first, count
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, i: int) -> memoryview: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[memoryview]: ...
+    def __getitem__(self, i: int | slice) -> memoryview | Sequence[memoryview]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._count))]
+        if not 0 <= i < self._count:
+            if not -self._count <= i < 0:
+                raise IndexError(i)
+            i += self._count
+        j = self._first + i
+        return self._postings[self._off[j] : self._off[j + 1]]
+
+
 def _text(header: dict[str, Any], parts: list[memoryview]) -> TextIndex:
     post_off = parts[2].cast("Q")
     postings = parts[3].cast("i")
     n, m = len(header["vocab"]), len(header["prefixes"])
-    lists = [postings[post_off[i] : post_off[i + 1]] for i in range(2 * n + 2 * m)]
     return TextIndex.from_parts(
         header["rank_codes"],
         header["vocab"],
-        lists[:n],
-        lists[n : 2 * n],
+        _Lists(post_off, postings, 0, n),
+        _Lists(post_off, postings, n, n),
         header["prefixes"],
-        lists[2 * n : 2 * n + m],
-        lists[2 * n + m :],
+        _Lists(post_off, postings, 2 * n, m),
+        _Lists(post_off, postings, 2 * n + m, m),
         _bitmaps(header["bitmap_keys"], parts[9], (len(header["rank_codes"]) + 7) // 8),
         {
             (k[0], k[1]): n
@@ -592,14 +629,23 @@ def load_text(path: Path) -> TextIndex:
     return _text(header, parts)
 
 
-def load(path: Path, lazy_text: bool = False) -> CodeSystemIndex:
+def load(
+    path: Path, lazy_text: bool = False, codes: dict[str, str] | None = None
+) -> CodeSystemIndex:
     """Map a packed file; Damaged (a ValueError) with the reason when it is not a whole one.
 
     With ``lazy_text`` the text index is read from the file on first use, in the process
     that uses it: a release that is rarely searched (an earlier one, chosen by date)
     then costs the server's master no word lists (~12 MB for ICD-10-CM).
+
+    ``codes`` (code -> its string, filled as files load) makes releases loaded with
+    the same dict share one string object per code: ~5 MB less per release of
+    ICD-10-CM in the master, and in every worker that touches them.
     """
     mm, header, parts, starts = _open(path)
+    if codes is not None:
+        header["codes"] = [codes.setdefault(c, c) for c in header["codes"]]
+        header["rank_codes"] = [codes.setdefault(c, c) for c in header["rank_codes"]]
     concepts = PackedConcepts(
         header["codes"],
         mm,

@@ -94,11 +94,14 @@ def _has_all(qwords: list[str], have: Iterable[str]) -> bool:
 class TextIndex:
     codes: list[str]  # ordinal -> code
     vocab: list[str]  # sorted distinct words
-    postings: list[Postings]  # vocab position -> ordinals having the word anywhere
-    display_postings: list[Postings]  # vocab position -> ordinals having it in the display
+    # Posting lists are lists when built here and lazy sequences over the
+    # memory map when read from a packed file (fhirterm.packed): a list of
+    # ~50,000 slice objects would be held by every process, copied on write.
+    postings: Sequence[Postings]  # vocab position -> ordinals having the word anywhere
+    display_postings: Sequence[Postings]  # vocab position -> ordinals having it in the display
     prefixes: dict[str, int]  # short prefix -> position in the prefix lists
-    prefix_postings: list[Postings]  # union of the postings of every word with the prefix
-    prefix_display: list[Postings]  # the same for display words
+    prefix_postings: Sequence[Postings]  # union of the postings of every word with the prefix
+    prefix_display: Sequence[Postings]  # the same for display words
     # Bitmaps (one bit per ordinal) of the big posting lists, keyed ("v", vocab
     # position) or ("p", prefix position): intersecting two big lists is then one
     # integer AND, not a set walk. A list with a bitmap is read only through it
@@ -122,27 +125,22 @@ class TextIndex:
     ) -> TextIndex:
         """Assemble an index; prefix unions and bitmaps are computed when not given
         (``bit_counts``, the matches of each bitmap, come with given ``bitmaps``; the
-        posting lists of keys with a bitmap may then be empty: they are not read)."""
-        ix = cls(
-            codes,
-            vocab,
-            list(postings),
-            list(display_postings),
-            {},
-            list(prefix_postings),
-            list(prefix_display),
-        )
+        posting lists of keys with a bitmap may then be empty: they are not read).
+        Given ``prefixes``, the sequences are kept as they are (not copied)."""
+        ix = cls(codes, vocab, postings, display_postings, {}, prefix_postings, prefix_display)
         if prefixes is None:
+            pre_all: list[Postings] = []
+            pre_disp: list[Postings] = []
+            ix.postings, ix.display_postings = list(postings), list(display_postings)
+            ix.prefix_postings, ix.prefix_display = pre_all, pre_disp
             prefixes = []
             sizes = [len(p) for p in ix.postings]
             for cand in sorted({w[:n] for w in vocab for n in range(1, len(w) + 1)}):
                 lo, hi = ix._range(cand)
                 if hi - lo > 1 and sum(sizes[lo:hi]) >= PREFIX_MIN_POSTINGS:
                     prefixes.append(cand)
-                    ix.prefix_postings.append(array("i", sorted(ix._union(ix.postings, lo, hi))))
-                    ix.prefix_display.append(
-                        array("i", sorted(ix._union(ix.display_postings, lo, hi)))
-                    )
+                    pre_all.append(array("i", sorted(ix._union(ix.postings, lo, hi))))
+                    pre_disp.append(array("i", sorted(ix._union(ix.display_postings, lo, hi))))
         ix.prefixes = {p: i for i, p in enumerate(prefixes)}
         if bitmaps is None:
             n = len(codes)
@@ -190,10 +188,10 @@ class TextIndex:
         hi = bisect.bisect_left(self.vocab, prefix + "\uffff", lo)
         return lo, hi
 
-    def _union(self, lists: list[Postings], lo: int, hi: int) -> set[int]:
+    def _union(self, lists: Sequence[Postings], lo: int, hi: int) -> set[int]:
         out: set[int] = set()
-        for p in lists[lo:hi]:
-            out.update(p)
+        for i in range(lo, hi):
+            out.update(lists[i])
         return out
 
     def _word(self, w: str) -> _Word:
