@@ -574,7 +574,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     env = {"FHIRTERM_BASE_URL": f"http://127.0.0.1:{port}/fhir"}
     cache = tmp_path_factory.mktemp("fuzzcache")
-    with live.start(env, workers=2, port=port, cache=cache, seconds=90) as server:
+    with live.start(env, workers=2, port=port, cache=cache) as server:
         yield server.root
 
 
