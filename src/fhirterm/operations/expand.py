@@ -20,6 +20,7 @@ from .contracts import (
     canonical_versions,
 )
 from .members import member_bits, text_matches
+from .members import page as page_of
 from .valueset import (
     CompiledValueSet,
     Member,
@@ -247,7 +248,8 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
         total = sum(bits.bit_count() for _, bits in known.values())
         if req.count is None and total > req.limit:
             raise _too_costly(vs, req.limit)
-        page = list(islice(members, offset, end))
+        paged_from = page_of(vs, known, offset, end)
+        page = paged_from if paged_from is not None else list(islice(members, offset, end))
     elif whole is not None and not text_search:
         # every (active) code of one code system: counted from the codes (and the inactive
         # flags), and only the page's concepts are read (count=0 asks for the total alone)

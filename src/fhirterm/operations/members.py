@@ -28,7 +28,7 @@ from ..search import BitMatches, Extended, Matches, to_bitmap
 from . import limits
 
 if TYPE_CHECKING:
-    from .valueset import CompiledValueSet, Filter, Include
+    from .valueset import CompiledValueSet, Filter, Include, Member
 
 MEMO = "members.filter_bits"  # key of the filter bitmap memo in CodeSystemIndex.derived
 # Filter bitmaps kept per code system (emptied when full): each is at most one bit per
@@ -209,12 +209,71 @@ def member_bits(
     return out
 
 
+def page(
+    vs: CompiledValueSet,
+    known: dict[int, tuple[CodeSystemIndex, int]],
+    offset: int,
+    end: int | None,
+) -> list[Member] | None:
+    """The members ``offset``..``end`` of ``vs`` in ``vs.members()``'s order, from its
+    bitmaps (``member_bits``, whose bits are the members less the excluded and, when
+    asked, the inactive): each include's codes in its order, a code at its first include,
+    and only the page's concepts decoded. None when an include imports value sets without
+    a code system of its own (its order is the imported value set's walk)."""
+    from .valueset import Member
+
+    out: list[Member] = []
+    if end is not None and end <= offset:
+        return out
+    seen: dict[int, int] = {}  # id(cs) -> the codes listed already
+    n = 0
+    budget = limits.current()
+    for inc in vs.ordered_includes():
+        cs = inc.cs
+        if cs is None:
+            return None
+        mine = _include_bits(inc, cs)
+        have = known.get(id(cs))
+        if mine is None or have is None:
+            return None
+        bits = mine & have[1] & ~seen.get(id(cs), 0)
+        if not bits:
+            continue
+        seen[id(cs)] = seen.get(id(cs), 0) | bits
+        count = bits.bit_count()
+        if n + count <= offset:  # the whole include comes before the page
+            n += count
+            continue
+        for code in _known(bits, cs, inc.codes(cs), budget):
+            if n >= offset:
+                c = cs.concepts[code]
+                shown = inc.concepts.get(code) if inc.concepts is not None else None
+                out.append(
+                    Member(
+                        cs,
+                        c,
+                        shown or c.display,
+                        inc.concept_extensions.get(code, ()),
+                        inc.concept_designations.get(code, ()),
+                    )
+                )
+            n += 1
+            if end is not None and n >= end:
+                return out
+    return out
+
+
 def known(bits: int, cs: CodeSystemIndex, codes: Iterable[str]) -> Iterator[str]:
     """The codes among ``codes`` whose bit is set, in their order (a walk skips the others
     before decoding them)."""
+    return _known(bits, cs, codes, limits.current())
+
+
+def _known(
+    bits: int, cs: CodeSystemIndex, codes: Iterable[str], budget: limits.Budget
+) -> Iterator[str]:
     table = bits.to_bytes((len(cs) + 7) // 8, "little")
     it = iter(codes)
-    budget = limits.current()
     while chunk := list(islice(it, 4096)):
         budget.check_cpu("Evaluating the value set")
         for code, r in zip(chunk, cs.ranks(chunk), strict=True):

@@ -426,6 +426,14 @@ class Include:
         hits = [vs.contains(system, code) for vs in self.value_sets]
         return hits[0] if hits and all(h is not None for h in hits) else None
 
+    def codes(self, cs: CodeSystemIndex) -> Iterable[str]:
+        """The codes of ``cs`` (its own code system) this include walks, in its order: its
+        concept list, else its first filter's candidates, else every code."""
+        if self.concepts is not None:
+            return self.concepts
+        gen = next((f.candidates for f in self.filters if f.candidates is not None), None)
+        return gen() if gen is not None else cs.concepts
+
     def members(self, known: MemberBits | None = None) -> Iterator[Member]:
         """The members this include yields, in its order; ``known`` (``members.member_bits``
         of the value set walked) lets the walk skip the codes that are no members before
@@ -437,11 +445,7 @@ class Include:
                 if all(vs.contains(m.system, m.code) is not None for vs in rest):
                     yield m
             return
-        if self.concepts is not None:
-            codes: Iterable[str] = self.concepts
-        else:
-            gen = next((f.candidates for f in self.filters if f.candidates is not None), None)
-            codes = gen() if gen is not None else cs.concepts
+        codes = self.codes(cs)
         have = known.get(id(cs)) if known is not None else None
         if have is not None:
             codes = members.known(have[1], cs, codes)
