@@ -1,10 +1,12 @@
-"""ARCHITECTURE.md holds: a lower layer never imports an upper one, and the module map
-lists every module there is and no other."""
+"""ARCHITECTURE.md holds: a lower layer never imports an upper one, the module map lists
+every module there is and no other, and the operations' modules and functions keep to
+the sizes it states (or it says why not)."""
 
 from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -199,3 +201,77 @@ def test_module_map_lists_every_module() -> None:
 def test_module_map_parser_reads_nesting() -> None:
     text = "```\nsrc/fhirterm/\n  a.py   x\n  p/     y\n    b.py z\n         c.py continued\n  d.py\n```\n"
     assert mapped_modules(text) == {"a.py", "p/", "p/b.py", "d.py"}
+
+
+# Size limits of the operations: a module a reader can hold, functions that fit a screen.
+OPERATIONS = SRC / "operations"
+MODULE_MAX_LINES = 500
+FUNCTION_MAX_LINES = 80
+# an exception ARCHITECTURE.md's "Sizes" section grants: `operations/x.py` (a module) or
+# `operations/x.py:name` (a function; Class.method for a method), then its reason
+EXCEPTION = re.compile(r"^- `(operations/[\w.]+\.py(?::[\w.]+)?)`:?\s+\S", re.M)
+
+
+def size_exceptions(text: str) -> set[str]:
+    """The modules and functions ARCHITECTURE.md's "Sizes" section lists with a reason."""
+    parts = re.split(r"^## Sizes\b.*\n", text, maxsplit=1, flags=re.M)
+    if len(parts) < 2:
+        return set()
+    section = re.split(r"^## ", parts[1], maxsplit=1, flags=re.M)[0]
+    return set(EXCEPTION.findall(section))
+
+
+def _long_functions(node: ast.AST, prefix: str = "") -> Iterator[tuple[str, int]]:
+    """(Class.name, lines) of the functions and methods below ``node`` over the limit."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+            span = (child.end_lineno or child.lineno) - child.lineno + 1
+            if span > FUNCTION_MAX_LINES:
+                yield f"{prefix}{child.name}", span
+            yield from _long_functions(child, f"{prefix}{child.name}.")
+        elif isinstance(child, ast.ClassDef):
+            yield from _long_functions(child, f"{prefix}{child.name}.")
+
+
+def oversized(folder: Path) -> dict[str, int]:
+    """Modules over MODULE_MAX_LINES and functions over FUNCTION_MAX_LINES in ``folder``
+    (``operations/x.py`` or ``operations/x.py:Class.name`` -> its lines; a function's lines
+    run from its ``def`` to its last line, docstring included)."""
+    out: dict[str, int] = {}
+    for path in sorted(folder.glob("*.py")):
+        name = f"{folder.name}/{path.name}"
+        text = path.read_text()
+        if len(text.splitlines()) > MODULE_MAX_LINES:
+            out[name] = len(text.splitlines())
+        for function, span in _long_functions(ast.parse(text)):
+            out[f"{name}:{function}"] = span
+    return out
+
+
+def test_operations_modules_and_functions_are_small() -> None:
+    allowed = size_exceptions(ARCHITECTURE.read_text())
+    big = oversized(OPERATIONS)
+    over = {k: v for k, v in big.items() if k not in allowed}
+    assert not over, (
+        f"over {MODULE_MAX_LINES} lines a module or {FUNCTION_MAX_LINES} a function in "
+        f"operations/ (split it, or say why in ARCHITECTURE.md's Sizes section): {over}"
+    )
+    stale = sorted(allowed - set(big))
+    assert not stale, f"ARCHITECTURE.md's Sizes section lists what is no longer over: {stale}"
+
+
+def test_oversized_finds_long_functions_and_modules(tmp_path: Path) -> None:
+    folder = tmp_path / "operations"
+    folder.mkdir()
+    body = "\n".join(f"    x{i} = {i}" for i in range(FUNCTION_MAX_LINES))
+    method = "\n".join("    " + line for line in body.splitlines())
+    (folder / "a.py").write_text(f"class C:\n    def m(self) -> None:\n{method}\n")
+    (folder / "b.py").write_text(f"def f() -> None:\n{body}\n" + "\n" * MODULE_MAX_LINES)
+    (folder / "c.py").write_text("def g() -> None:\n    pass\n")
+    assert oversized(folder) == {
+        "operations/a.py:C.m": FUNCTION_MAX_LINES + 1,
+        "operations/b.py:f": FUNCTION_MAX_LINES + 1,
+        "operations/b.py": FUNCTION_MAX_LINES + 1 + MODULE_MAX_LINES,
+    }
+    text = "## Sizes\n\n- `operations/b.py`: why\n- `operations/a.py:C.m` why too\n\n## Next\n- `operations/c.py`: x\n"
+    assert size_exceptions(text) == {"operations/b.py", "operations/a.py:C.m"}

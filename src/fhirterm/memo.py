@@ -1,7 +1,7 @@
 """Memo: a dict bounded in entries, for what is derived once and asked for again.
 
-Every memo of the server (decoded concepts, compiled filters and patterns, value set
-plans, decoded query strings...) is one of these, so each states its size and all evict
+Every memo of the server (decoded concepts, compiled filters and patterns, compiled value
+sets, decoded query strings...) is one of these, so each states its size and all evict
 the same way: a memo that is full is emptied before the next entry goes in. That bounds
 its memory without bookkeeping on reads (no recency order to keep up: a read is the
 dict's own ``get``, as fast as a plain dict), at the price of recomputing the entries a

@@ -12,6 +12,7 @@ from ..index import CodeSystemIndex
 from ..model import Designation, Property
 from ..registry import Registry
 from . import dates, limits, supplements
+from .compose import compile_value_set, compose_parameter, resolve_value_set
 from .contracts import (
     ExpandRequest,
     ExpandResult,
@@ -21,14 +22,8 @@ from .contracts import (
 )
 from .members import member_bits, text_matches
 from .members import page as page_of
-from .valueset import (
-    CompiledValueSet,
-    Member,
-    compile_value_set,
-    compose_parameter,
-    newest_first,
-    resolve,
-)
+from .valueset import CompiledValueSet, Member
+from .versions import newest_first
 
 
 def _matches(vs: CompiledValueSet, text: str) -> Iterator[Member] | None:
@@ -169,7 +164,7 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
     if req.value_set is not None:
         vs_res = req.value_set
     elif req.url:
-        vs_res = resolve(registry, req.url, req.value_set_version)
+        vs_res = resolve_value_set(registry, req.url, req.value_set_version)
     else:
         raise InvalidRequest(
             "Nothing to expand: send url (or call ValueSet/{id}/$expand) or valueSet",

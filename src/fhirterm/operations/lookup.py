@@ -103,6 +103,23 @@ def _shape(cs: CodeSystemIndex) -> _Shape:
     return shape
 
 
+def _unknown_code(registry: Registry, cs: CodeSystemIndex, system: str, code: str) -> CodeNotFound:
+    """The error of a code ``cs`` does not have: what it may have been meant as (a code
+    written otherwise, a chapter or block), and what the loaded releases say of it."""
+    hint = ""
+    if (s := cs.suggest(code)) is not None:
+        hint = f" (did you mean '{s}'? codes are case-sensitive and written with the dot)"
+    elif code in cs.groupings:
+        g = cs.groupings[code]
+        hint = f" ('{code}' is a {g.kind}, {g.title!r}, not a code)"
+    v = f" version '{cs.info.version}'" if cs.info.version else ""
+    if registry.changes and (seen := changes.note(registry, system, cs.info.version, code)):
+        hint += f" ({seen})"
+    return CodeNotFound(
+        f"Unknown code '{code}' in the CodeSystem '{system}'{v}{hint}", expression="code"
+    )
+
+
 def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
     """Look a code up: display, definition, designations and properties.
 
@@ -128,18 +145,7 @@ def lookup(registry: Registry, req: LookupRequest) -> LookupResult:
     cs = registry.code_system(system, version)
     concept = cs.get(code)
     if concept is None:
-        hint = ""
-        if (s := cs.suggest(code)) is not None:
-            hint = f" (did you mean '{s}'? codes are case-sensitive and written with the dot)"
-        elif code in cs.groupings:
-            g = cs.groupings[code]
-            hint = f" ('{code}' is a {g.kind}, {g.title!r}, not a code)"
-        v = f" version '{cs.info.version}'" if cs.info.version else ""
-        if registry.changes and (seen := changes.note(registry, system, cs.info.version, code)):
-            hint += f" ({seen})"
-        raise CodeNotFound(
-            f"Unknown code '{code}' in the CodeSystem '{system}'{v}{hint}", expression="code"
-        )
+        raise _unknown_code(registry, cs, system, code)
     wanted = set(req.properties)
     want_all = not wanted or "*" in wanted
     # (inline tests below, not a helper function: a $lookup asks seven times)

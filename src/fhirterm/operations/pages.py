@@ -13,31 +13,19 @@ these values.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import TerminologyError
 from ..index import CodeSystemIndex
 from ..model import Grouping, Property
 from ..registry import Registry
-from .contracts import ExpandRequest, LookupRequest, Match
+from .contracts import ExpandRequest, LookupRequest, LookupResult, Match
 from .expand import expand
 from .lookup import lookup, siblings
+from .page_text import NOTE_KINDS, Editorial, Note, editorial, tabular_notes
 from .translate import links, related
 
-# ICD-10-CM tabular notes (providers/icd10cm.py), in the order the tabular list prints them
-NOTE_KINDS = (
-    "note",
-    "includes",
-    "inclusion-term",
-    "excludes1",
-    "excludes2",
-    "code-first",
-    "use-additional-code",
-    "code-also",
-    "seventh-character-note",
-)
 EDITORIAL = (
     "region",
     "documentation-tip",
@@ -69,11 +57,6 @@ LIST_LIMIT = 200  # most billable codes listed under a header (the count says ho
 SMALL = 1000  # a code system this small shows all its concepts on its top page
 
 
-# A text cut at the codes it cites: (text, code) where ``code`` is the code (or grouping)
-# the text names and None for plain text.
-Segments = list[tuple[str, str | None]]
-
-
 @dataclass(slots=True)
 class Row:
     """A code as a line of a list: code, display, and whether it is billable (None: the
@@ -85,15 +68,6 @@ class Row:
 
 
 @dataclass(slots=True)
-class Note:
-    """One tabular note. ``segments`` is its text cut at the codes it cites:
-    (text, code) where ``code`` is the code (or grouping) the text names, None for plain text."""
-
-    kind: str
-    segments: Segments
-
-
-@dataclass(slots=True)
 class NoteGroup:
     """The notes stated at one code (``code``): the code's own, or an ancestor's."""
 
@@ -101,22 +75,6 @@ class NoteGroup:
     display: str | None
     own: bool
     notes: list[Note]
-
-
-@dataclass(slots=True)
-class Source:
-    number: int
-    id: str
-    title: str
-    url: str | None
-
-
-@dataclass(slots=True)
-class Provenance:
-    """What one editorial section rests on: a sentence and the numbers of its sources."""
-
-    text: str
-    sources: list[int]
 
 
 @dataclass(slots=True)
@@ -132,25 +90,6 @@ class Related:
     map_url: str
     map_title: str | None
     map_id: str | None
-
-
-@dataclass(slots=True)
-class Editorial:
-    """The editorial sections of a code: empty fields when the code has none."""
-
-    verified: str | None = None
-    region: str | None = None
-    # texts as segments (text, code): the codes of the code system they cite become links
-    tips: list[Segments] = field(default_factory=list)
-    pitfalls: list[Segments] = field(default_factory=list)
-    clinical: list[Segments] = field(default_factory=list)  # paragraphs
-    faq: list[tuple[str, Segments]] = field(default_factory=list)
-    sources: list[Source] = field(default_factory=list)
-    provenance: dict[str, Provenance] = field(default_factory=dict)
-
-    @property
-    def reviewed(self) -> bool:
-        return self.verified is not None
 
 
 @dataclass(slots=True)
@@ -305,16 +244,7 @@ def code_page(registry: Registry, cs: CodeSystemIndex, code: str) -> CodePage:
         found = cs.selectable_descendants(code)
         under_count = len(found)
         under = _rows(cs, list(found[:LIST_LIMIT]))
-    notes = [NoteGroup(code, res.display, True, _notes(cs, res.properties))]
-    seventh = _seventh(code, res.properties)
-    for a in ancestors:
-        c = cs.get(a)
-        if c is None:
-            continue
-        notes.append(NoteGroup(a, c.display, False, _notes(cs, c.properties)))
-        if seventh is None:
-            seventh = _seventh(a, c.properties)
-    notes = [g for g in notes if g.notes]
+    notes, seventh = _note_groups(cs, code, res, ancestors)
     designations = [
         (d.value, d.language, (d.use or {}).get("display") or (d.use or {}).get("code"))
         for d in res.designations
@@ -344,11 +274,28 @@ def code_page(registry: Registry, cs: CodeSystemIndex, code: str) -> CodePage:
         seventh=seventh,
         related=_related(registry, cs, code),
         linked_from=_linked_from(registry, cs, code),
-        editorial=_editorial(cs, by),
+        editorial=editorial(cs, by),
         editorial_system=any(d.code == "verified" for d in cs.info.property_defs),
         designations=designations,
         other=other,
     )
+
+
+def _note_groups(
+    cs: CodeSystemIndex, code: str, res: LookupResult, ancestors: list[str]
+) -> tuple[list[NoteGroup], tuple[str, list[tuple[str, str]]] | None]:
+    """The notes of ``code`` (its $lookup answer ``res``) and those it inherits from its ``ancestors`` (each
+    group with notes), and the 7th-character table of the code or its nearest ancestor."""
+    notes = [NoteGroup(code, res.display, True, tabular_notes(cs, res.properties))]
+    seventh = _seventh(code, res.properties)
+    for a in ancestors:
+        c = cs.get(a)
+        if c is None:
+            continue
+        notes.append(NoteGroup(a, c.display, False, tabular_notes(cs, c.properties)))
+        if seventh is None:
+            seventh = _seventh(a, c.properties)
+    return [g for g in notes if g.notes], seventh
 
 
 def _text(v: Any) -> str:
@@ -364,62 +311,6 @@ def _seventh(
 ) -> tuple[str, list[tuple[str, str]]] | None:
     chars = [(str(p.value), p.description or "") for p in props if p.code == "seventh-character"]
     return (code, chars) if chars else None
-
-
-# a code or a range as ICD-10-CM notes write them: "M43.1-", "P35-P39", "M47.-"
-_CITED = re.compile(
-    r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{0,4})?(?:-[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{0,4})?)?"
-)
-
-
-def _notes(cs: CodeSystemIndex, props: list[Property] | tuple[Property, ...]) -> list[Note]:
-    """The tabular notes among ``props``, in the tabular list's order, with the codes
-    they cite (subproperties ``reference`` and ``reference-range``) as links."""
-    out: list[Note] = []
-    for kind in NOTE_KINDS:
-        for p in props:
-            if p.code != kind:
-                continue
-            cited = {s.value for s in p.sub if s.code in ("reference", "reference-range")}
-            out.append(Note(kind, _segments(cs, str(p.value), cited)))
-    return out
-
-
-def _segments(cs: CodeSystemIndex, text: str, cited: set[Any]) -> list[tuple[str, str | None]]:
-    if not cited:
-        return [(text, None)]
-    out: list[tuple[str, str | None]] = []
-    at = 0
-    for m in _CITED.finditer(text):
-        raw = m.group(0)
-        target = _target(cs, raw, cited)
-        if target is None and "-" in raw:
-            # a range the code system has no grouping for: link its first code
-            first = raw.split("-", 1)[0].rstrip(".")
-            if first in cited or first in cs.concepts:
-                target = _target(cs, first, cited)
-                if target is not None:
-                    out += [(text[at : m.start()], None), (first, target)]
-                    at = m.start() + len(first)
-            continue
-        if target is None:
-            continue
-        out += [(text[at : m.start()], None), (raw, target)]
-        at = m.end()
-    out.append((text[at:], None))
-    return [s for s in out if s[0]]
-
-
-def _target(cs: CodeSystemIndex, raw: str, cited: set[Any]) -> str | None:
-    """The code or grouping a cited reference names, when the note cites it and it exists."""
-    code = raw.rstrip(".-")
-    if raw in cs.groupings:
-        return raw
-    if code not in cited and raw not in cited:
-        return None
-    if code in cs.concepts:
-        return code
-    return None
 
 
 def _related(registry: Registry, cs: CodeSystemIndex, code: str) -> list[Related]:
@@ -452,52 +343,6 @@ def _link(registry: Registry, m: Match) -> Related:
         map_title=cm.get("title") or cm.get("name"),
         map_id=cm.get("id"),
     )
-
-
-# a code as editorial text writes it (providers/editorial.py checks each against the content)
-_CODE_IN_TEXT = re.compile(
-    r"(?<![0-9A-Za-z.])[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?(?![0-9A-Za-z])"
-)
-
-
-def _linked(cs: CodeSystemIndex, text: str) -> Segments:
-    """``text`` cut at the codes of ``cs`` it names."""
-    out: Segments = []
-    at = 0
-    for m in _CODE_IN_TEXT.finditer(text):
-        if m.group(0) in cs.concepts:
-            out += [(text[at : m.start()], None), (m.group(0), m.group(0))]
-            at = m.end()
-    out.append((text[at:], None))
-    return [seg for seg in out if seg[0]]
-
-
-def _editorial(cs: CodeSystemIndex, by: dict[str, list[Property]]) -> Editorial:
-    ed = Editorial()
-    if "verified" in by:
-        ed.verified = str(by["verified"][0].value)
-    if "region" in by:
-        ed.region = str(by["region"][0].value)
-    ed.tips = [_linked(cs, str(p.value)) for p in by.get("documentation-tip", [])]
-    ed.pitfalls = [_linked(cs, str(p.value)) for p in by.get("coding-pitfall", [])]
-    for p in by.get("clinical-context", []):
-        paras = [para.strip() for para in str(p.value).split("\n\n") if para.strip()]
-        ed.clinical += [_linked(cs, para) for para in paras]
-    for p in by.get("faq", []):
-        parts = {s.code: str(s.value) for s in p.sub}
-        answer = _linked(cs, parts.get("answer", ""))
-        ed.faq.append((parts.get("question", str(p.value)), answer))
-    numbers: dict[str, int] = {}
-    for p in by.get("source", []):
-        parts = {s.code: str(s.value) for s in p.sub}
-        n = numbers[str(p.value)] = len(numbers) + 1
-        ed.sources.append(
-            Source(n, str(p.value), parts.get("title", p.description or ""), parts.get("url"))
-        )
-    for p in by.get("provenance", []):
-        cites = [numbers[str(s.value)] for s in p.sub if s.code == "source" and s.value in numbers]
-        ed.provenance[str(p.value)] = Provenance(p.description or "", cites)
-    return ed
 
 
 def _outline(cs: CodeSystemIndex) -> dict[str, list[str]]:

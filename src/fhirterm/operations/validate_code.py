@@ -11,14 +11,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..errors import InvalidRequest
+from ..index import CodeSystemIndex
 from ..model import Coding
 from ..registry import Registry
 from . import changes, dates, limits
 from . import messages as M
 from .contracts import NOTHING_TO_VALIDATE, Issue, ValidateCodeRequest, ValidateCodeResult
 from .supplements import canonical_of
-from .versions import version_for
-from .vs_validate import cs_facts, is_absolute, run
+from .validation import cs_facts, is_absolute
+from .versions import present_versions, resolve
+from .vs_validate import run
 
 
 def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeResult:
@@ -29,31 +31,7 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
     issues of every coding are reported. Raises InvalidRequest when nothing
     to validate is given or parameters disagree.
     """
-    if req.codeable_concept is not None and (req.code is not None or req.coding is not None):
-        raise InvalidRequest(
-            "Send one of code, coding or codeableConcept, not several", expression="codeableConcept"
-        )
-    if req.coding is not None and req.code is not None and req.code != req.coding.code:
-        raise InvalidRequest(
-            f"code '{req.code}' and coding.code '{req.coding.code}' disagree; send one",
-            expression="coding.code",
-        )
-    if req.code is None and req.coding is None and req.codeable_concept is None:
-        raise InvalidRequest(NOTHING_TO_VALIDATE, expression="code")
-    if req.codeable_concept is not None:
-        limits.check_codings(len(req.codeable_concept))
-        if not req.codeable_concept:
-            raise InvalidRequest(
-                "codeableConcept has no coding to validate", expression="codeableConcept"
-            )
-        mode, first = "codeableConcept", req.codeable_concept[0]
-        codings = tuple(_with_system(c, req) for c in req.codeable_concept)
-    elif req.coding is not None:
-        mode, first = "coding", _with_system(req.coding, req)
-        codings = (first,)
-    else:
-        mode, first = "code", Coding(req.system, req.code, req.system_version, req.display)
-        codings = (first,)
+    mode, first, codings = _codings(req)
     # what the first coding says (for a plain code, the request's system, code and version)
     system0, code0, version0 = first.system, first.code, first.version
     issue_path = (
@@ -83,8 +61,61 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
     if req.date:
         # the date of service chooses the version of a code system with dated versions
         req = replace(req, rules=dates.rules_on(registry, req.rules, req.date))
-    version = version_for(req.rules, url, req.system_version or version0)
-    cs = registry.find_code_system(url, version or None)
+    found = resolve(registry, req.rules, url, req.system_version or version0)
+    cs, version = found.cs, found.version
+    if cs is None or cs.info.content == "supplement":
+        return _not_a_code_system(registry, url, version, cs, system_path, codings, mode)
+    res = run(registry, cs_facts(registry, cs).value_set, req, codings, mode, internal=True)
+    if not res.result and registry.changes:
+        changes.explain(registry, res, cs, [c.code for c in codings])
+    return res
+
+
+def _codings(req: ValidateCodeRequest) -> tuple[str, Coding, tuple[Coding, ...]]:
+    """The request's code, coding or codeable concept (``mode``), its first coding as
+    sent, and the codings checked: with the request's system, version and display where
+    a coding has none. Raises InvalidRequest when nothing is given or what is given
+    disagrees."""
+    if req.codeable_concept is not None and (req.code is not None or req.coding is not None):
+        raise InvalidRequest(
+            "Send one of code, coding or codeableConcept, not several", expression="codeableConcept"
+        )
+    if req.coding is not None and req.code is not None and req.code != req.coding.code:
+        raise InvalidRequest(
+            f"code '{req.code}' and coding.code '{req.coding.code}' disagree; send one",
+            expression="coding.code",
+        )
+    if req.code is None and req.coding is None and req.codeable_concept is None:
+        raise InvalidRequest(NOTHING_TO_VALIDATE, expression="code")
+    if req.codeable_concept is not None:
+        limits.check_codings(len(req.codeable_concept))
+        if not req.codeable_concept:
+            raise InvalidRequest(
+                "codeableConcept has no coding to validate", expression="codeableConcept"
+            )
+        mode, first = "codeableConcept", req.codeable_concept[0]
+        codings = tuple(_with_system(c, req) for c in req.codeable_concept)
+    elif req.coding is not None:
+        mode, first = "coding", _with_system(req.coding, req)
+        codings = (first,)
+    else:
+        mode, first = "code", Coding(req.system, req.code, req.system_version, req.display)
+        codings = (first,)
+    return mode, first, codings
+
+
+def _not_a_code_system(
+    registry: Registry,
+    url: str,
+    version: str,
+    cs: CodeSystemIndex | None,
+    system_path: str,
+    codings: tuple[Coding, ...],
+    mode: str,
+) -> ValidateCodeResult:
+    """The answer when ``url`` (at ``version``) is no code system known here (``cs`` None)
+    or a supplement: the code is not valid."""
+    system0, code0 = codings[0].system, codings[0].code
     if cs is None:
         res = _unknown(registry, url, version, system_path, system0, code0, mode, codings)
         if not is_absolute(url):
@@ -99,27 +130,22 @@ def validate_code(registry: Registry, req: ValidateCodeRequest) -> ValidateCodeR
                 )
             )
         return res
-    if cs.info.content == "supplement":
-        # a supplement is not a code system a code can be from: the code is not valid
-        res = _failed(
-            system0,
-            code0,
-            mode,
-            codings,
-            Issue(
-                "error",
-                "invalid",
-                M.SUPPLEMENT_AS_SYSTEM.format(name=canonical_of(cs)),
-                "invalid-data",
-                system_path,
-                "CODESYSTEM_CS_NO_SUPPLEMENT",
-            ),
-        )
-        res.unknown_systems, res.unknown_is_cause = [cs.info.url], True
-        return res
-    res = run(registry, cs_facts(registry, cs).value_set, req, codings, mode, internal=True)
-    if not res.result and registry.changes:
-        changes.explain(registry, res, cs, [c.code for c in codings])
+    # a supplement is not a code system a code can be from: the code is not valid
+    res = _failed(
+        system0,
+        code0,
+        mode,
+        codings,
+        Issue(
+            "error",
+            "invalid",
+            M.SUPPLEMENT_AS_SYSTEM.format(name=canonical_of(cs)),
+            "invalid-data",
+            system_path,
+            "CODESYSTEM_CS_NO_SUPPLEMENT",
+        ),
+    )
+    res.unknown_systems, res.unknown_is_cause = [cs.info.url], True
     return res
 
 
@@ -160,8 +186,6 @@ def _unknown(
     if not version:
         text, mid, key = M.UNKNOWN_CS.format(system=url), "UNKNOWN_CODESYSTEM", url
     elif registry.has_system(url):
-        from .versions import present_versions
-
         text = M.UNKNOWN_CS_VERSION.format(
             system=url, version=version, known=present_versions(registry, url)
         )

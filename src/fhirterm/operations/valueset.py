@@ -12,19 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import regex
 
 from ..errors import (
-    CircularValueSet,
     InvalidRequest,
     InvalidValueSet,
     NotFound,
     NotSupported,
     TerminologyError,
     TooCostly,
-    VersionMismatch,
     clip,
 )
 from ..index import CodeSystemIndex, prop_values
@@ -34,7 +32,7 @@ from ..registry import Registry, _version_key
 from . import limits, members
 from . import messages as M
 from .contracts import VersionRules
-from .versions import present_versions, version_for, violated_check
+from .versions import more_detailed, newest_first, resolve
 
 # id(code system) -> (the code system, its members as a bitmap): ``members.member_bits``
 MemberBits = dict[int, tuple[CodeSystemIndex, int]]
@@ -388,6 +386,39 @@ class Include:
     stated_version: str | None = None  # the version the compose names for the system, if any
     concept_extensions: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
     concept_designations: dict[str, tuple[Designation, ...]] = field(default_factory=dict)
+    system: str | None = None  # the code system the compose names (``cs``: the version found)
+    refs: tuple[str, ...] = ()  # the references of ``value_sets``, in their order
+    # listed code -> its first entry in the compose (None: the include lists no concepts)
+    entries: dict[str, dict[str, Any]] | None = None
+    filter_defs: tuple[dict[str, Any], ...] = ()  # the compose's filters, as written
+    memo: dict[Any, Any] = field(default_factory=dict)  # what clients derive of it, kept
+
+    def whole(self) -> bool:
+        """The include takes its code system whole (it lists no concepts and has no filter)."""
+        return self.entries is None and not self.filter_defs
+
+    def holds(self, registry: Registry, cs: CodeSystemIndex, c: Concept) -> bool:
+        """``c``, a concept of ``cs`` (the version of the include's system meant), is listed
+        (when the include lists concepts) and passes the filters, compiled on ``cs``
+        (``registry_filter``).
+
+        A filter that cannot be compiled or evaluated (an unknown code in an is-a) admits
+        nothing; one that is too costly (a regex over the request's budget) raises
+        TooCostly: the answer is not known."""
+        if self.entries is not None and c.code not in self.entries:
+            return False
+        for f in self.filter_defs:
+            compiled = registry_filter(registry, cs, f)
+            if compiled is None:
+                return False
+            try:
+                if not compiled.test(c):
+                    return False
+            except TooCostly:
+                raise
+            except TerminologyError:
+                return False
+        return True
 
     def _own(self, system: str, code: str) -> Concept | None:
         cs = self.cs
@@ -484,6 +515,76 @@ class CompiledValueSet:
     # the versions of a code system are taken to match (versionsMatch): a code is one member
     # whatever the version, and an exclude of one version removes it from every version
     versions_match: bool = False
+    memo: dict[str, Any] = field(default_factory=dict)  # what clients derive of it, kept
+
+    @property
+    def name(self) -> str:
+        """The value set as messages name it: ``url|version``, ``url``, or (unidentified)."""
+        return vurl(self.resource)
+
+    def imports(self) -> list[CompiledValueSet]:
+        """The value sets the includes and then the excludes import, each reference once."""
+        found: list[CompiledValueSet] | None = self.memo.get("imports")
+        if found is None:
+            seen: dict[str, CompiledValueSet] = {}
+            for inc in [*self.includes, *self.excludes]:
+                for ref, v in zip(inc.refs, inc.value_sets, strict=True):
+                    seen.setdefault(ref, v)
+            found = self.memo["imports"] = list(seen.values())
+        return found
+
+    def includes_for(self, system: str, version: str) -> list[Include]:
+        """The includes a coding of ``system|version`` is tried against, in order: compose
+        order, except that the includes of several versions of one code system are tried
+        newest stated version first (a code in both is the newer version's); with a version
+        in the coding, of the includes of ``system`` naming a version only those of that
+        version (or a wildcard it matches), when there are any."""
+        incs = self.memo.get("includes_for")
+        if incs is None:
+            incs = self.memo["includes_for"] = newest_first(
+                self.includes, lambda i: i.system, lambda i: i.stated_version
+            )
+        if not version:
+            return incs
+        pinned = [
+            i
+            for i in incs
+            if i.system == system
+            and i.stated_version
+            and (i.stated_version == version or more_detailed(i.stated_version, version))
+        ]
+        if not pinned:
+            return incs
+        return [i for i in incs if i.system != system or not i.stated_version or i in pinned]
+
+    def systems_with(self, registry: Registry, rules: VersionRules, code: str) -> list[str]:
+        """The code systems of the includes (and of the imported value sets) that hold
+        ``code``, in compose order: what a code without a system may be inferred from."""
+        systems: list[str] = []
+        for inc in self.includes:
+            if inc.value_sets or not inc.system:
+                for v in self.imports():
+                    systems.extend(
+                        x for x in v.systems_with(registry, rules, code) if x not in systems
+                    )
+                continue
+            cs = resolve(registry, rules, inc.system, inc.stated_version).cs
+            if cs is None or inc.system in systems:
+                continue
+            c = cs.get(code)
+            if c is not None and inc.holds(registry, cs, c):
+                systems.append(inc.system)
+        return systems
+
+    def include_systems(self) -> list[str]:
+        """The code systems the value set draws on (its includes' and its imports'), in order."""
+        out: list[str] = []
+        for inc in self.includes:
+            if inc.system and inc.system not in out:
+                out.append(inc.system)
+        for v in self.imports():
+            out.extend(s for s in v.include_systems() if s not in out)
+        return out
 
     def contains(self, system: str, code: str, version: str | None = None) -> Concept | None:
         """The concept when ``system|code`` is a member, else None (no expansion needed).
@@ -626,288 +727,9 @@ class CompiledValueSet:
         return out
 
 
-T = TypeVar("T")
-
-
-def newest_first(
-    items: list[T], system: Callable[[T], str | None], version: Callable[[T], str | None]
-) -> list[T]:
-    """``items`` in their order, except that the items of one system (those with a system and
-    a version) take the places of that system's items newest version first."""
-    out = list(items)
-    places: dict[str, list[int]] = {}
-    for n, item in enumerate(items):
-        url = system(item)
-        if url and version(item):
-            places.setdefault(url, []).append(n)
-    for positions in places.values():
-        ordered = sorted(
-            (items[n] for n in positions),
-            key=lambda item: _version_key(version(item) or ""),
-            reverse=True,
-        )
-        for n, item in zip(positions, ordered, strict=True):
-            out[n] = item
-    return out
-
-
-IMPLICIT_MEMO = "valueset.implicit"  # key of the implicit value set memo in Registry.derived
-# Enough for the is-a value set of every category of ICD-10-CM (1,918 in the 2026 release),
-# which clients validating against "the category of this code" go through: emptied when
-# full, a smaller memo would be emptied every few hundred requests. About 1.1 KB each.
-IMPLICIT_MEMO_MAX = 2048
-
-
-def registry_implicit(registry: Registry, url: str) -> dict[str, Any] | None:
-    """``implicit(url)``, built once per registry and url and remembered in
-    ``registry.derived`` (a per-request registry has its own; bounded: emptied when full).
-
-    The same resource is answered for the same url: like the registry's own resources, it
-    is read-only.
-    """
-    memo: Memo[str, dict[str, Any]] = memo_in(registry.derived, IMPLICIT_MEMO, IMPLICIT_MEMO_MAX)
-    vs = memo.get(url)
-    if vs is None:
-        vs = implicit(url)
-        if vs is not None:
-            memo.put(url, vs)
-    return vs
-
-
-def implicit(url: str) -> dict[str, Any] | None:
-    """The ValueSet behind an implicit url (``{system}?fhir_vs[=isa/{code}]``), else None.
-
-    Raises NotSupported for a ``fhir_vs`` form other than these two.
-    """
-    system, sep, query = url.partition("?")
-    if not sep or not query.startswith("fhir_vs"):
-        return None
-    include: dict[str, Any] = {"system": system}
-    _, eq, rest = query.partition("=")
-    if eq:
-        if not rest.startswith("isa/") or len(rest) <= 4:
-            raise NotSupported(
-                f"Implicit value set '{url}' is not supported; use {system}?fhir_vs or "
-                f"{system}?fhir_vs=isa/CODE",
-                expression="url",
-            )
-        include["filter"] = [{"property": "concept", "op": "is-a", "value": rest[4:]}]
-    return {
-        "resourceType": "ValueSet",
-        "url": url,
-        "status": "active",
-        "compose": {"include": [include]},
-    }
-
-
-def resolve(registry: Registry, url: str, version: str | None = None) -> dict[str, Any]:
-    """The ValueSet resource for ``url`` (implicit ones included); NotFound otherwise."""
-    vs = implicit(url) or registry.canonical("ValueSet", url, version)
-    if vs is None:
-        v = f" version '{version}'" if version else ""
-        raise NotFound(f"A definition for the value set '{url}'{v} could not be found")
-    return vs
-
-
-def include_code_system(
-    registry: Registry,
-    system: str,
-    version: str | None,
-    versions: VersionRules | None = None,
-    action: str = "expanded",
-) -> CodeSystemIndex:
-    """The code system version an include (or exclude) of ``system`` draws on.
-
-    ``version`` is the one the compose states (a wildcard such as ``1.x`` picks the newest
-    match); ``versions`` are the request's system-version rules (force, default, check).
-    Raises NotFound for an unknown system or version, VersionMismatch when a
-    check-system-version rule rejects the version.
-    """
-    want = version_for(versions, system, version) if versions else (version or "")
-    if not registry.has_system(system):
-        return registry.code_system(system, want or None)  # raises NotFound naming the system
-    cs = registry.find_code_system(system, want or None)
-    if cs is None:
-        raise NotFound(
-            f"A definition for CodeSystem '{system}' version '{want}' could not be found, so "
-            f"the value set cannot be {action}. Valid versions: "
-            f"{present_versions(registry, system)}"
-        )
-    if versions and cs.info.version:
-        bad = violated_check(versions, system, cs.info.version)
-        if bad is not None:
-            raise VersionMismatch(
-                f"The version '{cs.info.version}' is not allowed for system '{system}': "
-                f"required to be '{bad}' by a version-check parameter"
-            )
-    return cs
-
-
-def compile_value_set(
-    registry: Registry,
-    vs: dict[str, Any],
-    _stack: tuple[str, ...] = (),
-    versions: VersionRules | None = None,
-    vs_defaults: dict[str, str] | None = None,
-    _contained: dict[str, dict[str, Any]] | None = None,
-    versions_match: bool | None = None,
-) -> CompiledValueSet:
-    """Compile a ValueSet resource; imports recursively, with cycle detection.
-
-    ``versions`` (system-version, check-system-version, force-system-version) choose
-    the code system versions; ``vs_defaults`` (url -> version, default-valueset-version)
-    the versions of imported value sets referenced without one. Raises InvalidRequest for a malformed compose,
-    NotFound for an unknown code system, code or imported value set,
-    NotSupported for an operator we do not do, CircularValueSet for an import cycle,
-    VersionMismatch when a version check fails. ``versions_match`` is the request's
-    versionsMatch (None: not sent; see ``versions_match_of``).
-    """
+def vurl(vs: dict[str, Any]) -> str:
+    """A value set as messages name it: ``url|version``, ``url``, or (unidentified)."""
     url = vs.get("url")
-    key = f"{url}|{vs.get('version', '')}"
-    if key in _stack:
-        raise CircularValueSet(M.VS_CIRCULAR.format(url=key, path=", ".join(_stack)))
-    stack = (*_stack, key)
-    # "#id" imports name a resource contained in the value set (for a contained value set:
-    # in its container)
-    contained = (
-        _contained
-        if _contained is not None
-        else {
-            str(r["id"]): r
-            for r in vs.get("contained", [])
-            if isinstance(r, dict) and r.get("resourceType") == "ValueSet" and r.get("id")
-        }
-    )
-    compose = vs.get("compose")
-    if not isinstance(compose, dict):
-        raise InvalidRequest(
-            f"The value set '{url}' has no compose to evaluate", expression="compose"
-        )
-
-    def one(inc: Any, where: str) -> Include:
-        if not isinstance(inc, dict):
-            raise InvalidRequest(f"{where} must be an object", expression=where)
-        system = inc.get("system")
-        cs = None
-        if system:
-            cs = include_code_system(registry, system, inc.get("version"), versions)
-        elif "concept" in inc or "filter" in inc:
-            raise InvalidRequest(
-                f"{where} lists concepts or filters without a system", expression=f"{where}.system"
-            )
-        concepts = None
-        concept_ext: dict[str, tuple[dict[str, Any], ...]] = {}
-        concept_desig: dict[str, tuple[Designation, ...]] = {}
-        if "concept" in inc:
-            concepts = {c.get("code"): c.get("display") for c in inc["concept"]}
-            concept_ext = {
-                c["code"]: tuple(c["extension"])
-                for c in inc["concept"]
-                if c.get("code") and isinstance(c.get("extension"), list)
-            }
-            concept_desig = {
-                c["code"]: tuple(
-                    Designation(
-                        str(d.get("value", "")),
-                        d.get("language"),
-                        d.get("use"),
-                        tuple(x for x in d.get("extension", []) if isinstance(x, dict)),
-                    )
-                    for d in c["designation"]
-                    if isinstance(d, dict)
-                )
-                for c in inc["concept"]
-                if c.get("code") and isinstance(c.get("designation"), list)
-            }
-        filters = (
-            [
-                compile_filter(cs, f, f"{where}.filter[{i}]")
-                for i, f in enumerate(inc.get("filter", []))
-            ]
-            if cs is not None
-            else []
-        )
-        imported = []
-        for ref in inc.get("valueSet", []):
-            if isinstance(ref, str) and ref.startswith("#"):
-                local = contained.get(ref[1:])
-                if local is None:
-                    raise NotFound(
-                        f"A definition for the value set '{ref}' could not be found: the value "
-                        "set contains no ValueSet with that id"
-                    )
-                compiled = compile_value_set(
-                    registry, local, stack, versions, vs_defaults, contained, versions_match
-                )
-                compiled.contained = True
-                imported.append(compiled)
-                continue
-            pinned = (vs_defaults or {}).get(ref) if "|" not in ref else None
-            target = resolve(registry, ref, pinned)
-            imported.append(
-                compile_value_set(
-                    registry, target, stack, versions, vs_defaults, versions_match=versions_match
-                )
-            )
-        if cs is None and not imported:
-            raise InvalidRequest(f"{where} needs a system or a valueSet", expression=where)
-        return Include(
-            cs, concepts, filters, imported, inc.get("version") or None, concept_ext, concept_desig
-        )
-
-    includes = [
-        one(inc, f"compose.include[{i}]") for i, inc in enumerate(compose.get("include", []))
-    ]
-    excludes = [one(ex, f"compose.exclude[{i}]") for i, ex in enumerate(compose.get("exclude", []))]
-    return CompiledValueSet(
-        url,
-        vs.get("version"),
-        vs,
-        includes,
-        excludes,
-        compose.get("inactive"),
-        versions_match=versions_match_of(compose, versions_match),
-    )
-
-
-EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
-
-
-def compose_parameter(compose: dict[str, Any], name: str) -> Any:
-    """The value a compose's expansion-parameter extension gives ``name``, else None."""
-    for ext in compose.get("extension", []) or []:
-        if not isinstance(ext, dict) or ext.get("url") != EXPANSION_PARAMETER:
-            continue
-        parts = {e.get("url"): e for e in ext.get("extension", []) if isinstance(e, dict)}
-        if (parts.get("name") or {}).get("valueCode") != name:
-            continue
-        return next(
-            (v for k, v in (parts.get("value") or {}).items() if k.startswith("value")), None
-        )
-    return None
-
-
-def versions_match_of(compose: dict[str, Any], requested: bool | None = None) -> bool:
-    """Whether the versions of a code system the compose names are taken to match.
-
-    The request's versionsMatch, else the compose's expansion parameter (a boolean, or the
-    text true/false), else inferred: a compose whose includes and excludes all name one code
-    system, each with a version, and exclude only versions it does not include, subtracts one
-    version from another by code (the "what is new in version 2" value set).
-    """
-    if requested is not None:
-        return requested
-    stated = compose_parameter(compose, "versionsMatch")
-    if isinstance(stated, bool):
-        return stated
-    if isinstance(stated, str) and stated.strip().lower() in ("true", "false"):
-        return stated.strip().lower() == "true"
-    includes = [i for i in compose.get("include", []) or [] if isinstance(i, dict)]
-    excludes = [e for e in compose.get("exclude", []) or [] if isinstance(e, dict)]
-    if not includes or not excludes:
-        return False
-    system = includes[0].get("system")
-    parts = [*includes, *excludes]
-    if not system or any(p.get("system") != system or not p.get("version") for p in parts):
-        return False
-    return not {i["version"] for i in includes} & {e["version"] for e in excludes}
+    if not url:
+        return "(unidentified)"
+    return f"{url}|{vs['version']}" if vs.get("version") else str(url)

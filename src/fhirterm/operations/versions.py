@@ -1,19 +1,24 @@
-"""Code system version rules of a request: ``system-version``, ``check-system-version``,
-``force-system-version`` (https://hl7.org/fhir/R5/valueset-operation-expand.html).
+"""Which version of a code system is meant: the one resolver of the operations.
 
-Each is a canonical ``url|version`` and may repeat. ``force`` overrides the version a value
-set (or coding) names, ``default`` applies where none is named, ``check`` applies where none
-is named and otherwise makes a version that does not match it an error. Shared by $expand and
-$validate-code. The rules themselves are request data (``contracts.VersionRules``); this
-module says which version they choose.
+``resolve`` answers it for an include of a value set, a coding, or a request, under the
+request's version rules: ``system-version``, ``check-system-version``,
+``force-system-version`` (https://hl7.org/fhir/R5/valueset-operation-expand.html) and the
+date of service (``operations.dates``). Each rule is a canonical ``url|version`` and may
+repeat. ``force`` overrides the version a value set (or coding) names, ``default`` applies
+where none is named, ``check`` applies where none is named and otherwise makes a version that
+does not match it an error. The rules themselves are request data
+(``contracts.VersionRules``); this module says which version they choose. $lookup, both
+$validate-code and $expand resolve through it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple, TypeVar
 
 from ..errors import InvalidRequest, NotFound
-from ..registry import Registry, version_matches
+from ..index import CodeSystemIndex
+from ..registry import Registry, _version_key, version_matches
 from .contracts import VersionRules
 
 
@@ -64,6 +69,83 @@ def violated_check(rules: VersionRules, url: str, version: str) -> str | None:
         if not version_matches(pattern, version):
             return pattern
     return None
+
+
+NO_RULES = VersionRules()  # read-only, shared
+
+
+class Resolution(NamedTuple):
+    """The code system version a value set's include, a coding or a request means.
+
+    A NamedTuple rather than a frozen dataclass: one is built per resolution, on the
+    hot path, and a tuple is built several times faster."""
+
+    version: str  # the version wanted, after the rules and the coding ("": the newest)
+    cs: CodeSystemIndex | None  # that version (newest match of a wildcard); None: not loaded
+    violated: str | None = None  # the check-system-version pattern cs's version fails
+
+
+def resolve(
+    registry: Registry,
+    rules: VersionRules,
+    system: str,
+    stated: str | None = None,
+    coding: str | None = None,
+) -> Resolution:
+    """The version of ``system`` meant where ``stated`` is named (by an include of a value
+    set, or by the request) and a coding of it names ``coding``, under ``rules``.
+
+    The rules choose first (``version_for``). A coding's version then wins where it
+    is a more detailed form of the chosen wildcard (``1.x`` -> ``1.2``), or where nothing
+    is chosen and the registry holds it (or versions it matches). Raises what
+    ``version_for`` raises (several forced versions, a date of service that
+    disagrees).
+    """
+    version = version_for(rules, system, stated)
+    if coding:
+        if version and coding != version and more_detailed(version, coding):
+            version = coding
+        if not version and any(
+            v == coding or more_detailed(coding, v) for v in registry.code_systems.get(system, {})
+        ):
+            version = coding
+        cs = registry.find_code_system(system, version_for(rules, system, version) or None)
+    else:
+        # version_for(version_for(v)) is version_for(v): no second pass needed
+        cs = registry.find_code_system(system, version or None)
+    violated = (
+        violated_check(rules, system, cs.info.version or "")
+        if cs is not None and rules.check
+        else None
+    )
+    return Resolution(version, cs, violated)
+
+
+T = TypeVar("T")
+
+
+def newest_first(
+    items: list[T], system: Callable[[T], str | None], version: Callable[[T], str | None]
+) -> list[T]:
+    """``items`` in their order, except that the items of one system (those with a system and
+    a version) take the places of that system's items newest version first."""
+    out = list(items)
+    places: dict[str, list[int]] = {}
+    for n, item in enumerate(items):
+        url = system(item)
+        if url and version(item):
+            places.setdefault(url, []).append(n)
+    for positions in places.values():
+        if len(positions) < 2:
+            continue
+        ordered = sorted(
+            (items[n] for n in positions),
+            key=lambda item: _version_key(version(item) or ""),
+            reverse=True,
+        )
+        for n, item in zip(positions, ordered, strict=True):
+            out[n] = item
+    return out
 
 
 def more_detailed(pattern: str, version: str) -> bool:
