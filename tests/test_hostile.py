@@ -15,7 +15,7 @@ import pytest
 
 from fhirterm.config import Settings
 from fhirterm.errors import TooCostly, clip_message
-from fhirterm.operations import limits, valueset
+from fhirterm.operations import filters, limits
 from fhirterm.registry import Registry
 from fhirterm.web import create_app
 
@@ -177,7 +177,7 @@ def test_clip_message_keeps_ordinary_messages() -> None:
     ],
 )
 def test_regex_size(pattern: str, size: int) -> None:
-    assert valueset.regex_size(pattern, 10_000) == size
+    assert filters.regex_size(pattern, 10_000) == size
 
 
 def test_a_regex_bomb_is_refused_before_it_is_compiled(client: Any) -> None:
@@ -219,10 +219,10 @@ def test_the_regex_budget_is_one_deadline_per_request(small_registry: Registry) 
     assert concept is not None
     token = limits.begin(Settings(regex_budget_ms=20))
     try:
-        evil = valueset.compile_filter(
+        evil = filters.compile_filter(
             cs, {"property": "display", "op": "regex", "value": r"(?:\w*?\s*?)*\d{3}"}, "f[0]"
         )
-        simple = valueset.compile_filter(
+        simple = filters.compile_filter(
             cs, {"property": "code", "op": "regex", "value": "M99.*"}, "f[1]"
         )
         with pytest.raises(TooCostly, match="FHIRTERM_REGEX_BUDGET_MS"):
@@ -233,19 +233,19 @@ def test_the_regex_budget_is_one_deadline_per_request(small_registry: Registry) 
     finally:
         limits.end(token)
     # a new request has a new budget
-    assert valueset.compile_filter(
+    assert filters.compile_filter(
         cs, {"property": "code", "op": "regex", "value": "M99.*"}, "f"
     ).test(concept)
 
 
 def test_compiled_patterns_are_bounded(small_registry: Registry) -> None:
     cs = small_registry.code_system(ICD)
-    for i in range(valueset.PATTERN_CACHE_MAX + 20):
-        valueset.compile_filter(cs, {"property": "code", "op": "regex", "value": f"M{i}"}, "f")
-    assert 0 < len(valueset._PATTERNS) <= valueset.PATTERN_CACHE_MAX
+    for i in range(filters.PATTERN_CACHE_MAX + 20):
+        filters.compile_filter(cs, {"property": "code", "op": "regex", "value": f"M{i}"}, "f")
+    assert 0 < len(filters._PATTERNS) <= filters.PATTERN_CACHE_MAX
     big = "(ab){600}"  # compiled, but too large to keep
-    valueset.compile_regex(big, "f")
-    assert big not in valueset._PATTERNS
+    filters.compile_regex(big, "f")
+    assert big not in filters._PATTERNS
 
 
 # --- expansion size

@@ -29,7 +29,8 @@ from ..model import Designation
 from ..registry import Registry
 from . import messages as M
 from .contracts import VersionRules
-from .valueset import CompiledValueSet, Include, compile_filter, filter_op, vurl
+from .filters import compile_filter, filter_op
+from .valueset import CompiledValueSet, Include, vurl
 from .versions import NO_RULES, present_versions, resolve
 
 IMPLICIT_MEMO = "valueset.implicit"  # key of the implicit value set memo in Registry.derived

@@ -9,9 +9,8 @@ from typing import Any
 
 from ..errors import InvalidRequest, TooCostly
 from ..index import CodeSystemIndex
-from ..model import Designation, Property
 from ..registry import Registry
-from . import dates, limits, supplements
+from . import contains, dates, limits, supplements
 from .compose import compile_value_set, compose_parameter, resolve_value_set
 from .contracts import (
     ExpandRequest,
@@ -85,46 +84,6 @@ def _found_page(
     return total, page
 
 
-PREFERRED_FOR_LANGUAGE = {
-    "system": "http://terminology.hl7.org/CodeSystem/hl7TermMaintInfra",
-    "code": "preferredForLanguage",
-    "display": "Preferred For Language",
-}
-CONCEPT_PROPERTIES = "http://hl7.org/fhir/concept-properties#"
-SD = "http://hl7.org/fhir/StructureDefinition/"
-# The uri of the standard concept properties an expansion reports under their usual code.
-STANDARD_PROPERTY_URIS = {
-    "definition": CONCEPT_PROPERTIES + "definition",
-    "status": CONCEPT_PROPERTIES + "status",
-    "order": CONCEPT_PROPERTIES + "order",
-    "weight": CONCEPT_PROPERTIES + "itemWeight",
-    "label": CONCEPT_PROPERTIES + "label",
-}
-# Properties reported for every concept that has them, asked for or not (they say how to
-# present the expansion: its order, the items' labels and weights).
-PRESENTATION_URIS = frozenset(CONCEPT_PROPERTIES + p for p in ("order", "itemWeight", "label"))
-# Compose concept extensions that set those properties for the value set (over the code
-# system's): extension url -> (property code, FHIR type).
-VS_CONCEPT_PROPERTIES = {
-    SD + "valueset-conceptOrder": ("order", "decimal"),
-    SD + "valueset-label": ("label", "string"),
-    SD + "itemWeight": ("weight", "decimal"),
-}
-DESIGNATION_EXTENSIONS = frozenset(
-    SD + e for e in ("coding-sctdescid", "structuredefinition-standards-status")
-)
-# Concept extensions an expansion entry carries over (from the code system's concept or the
-# compose's concept entry, the latter winning); others are not repeated.
-ECHOED_EXTENSIONS = frozenset(
-    SD + e
-    for e in (
-        "valueset-deprecated",
-        "valueset-concept-definition",
-        "structuredefinition-standards-status",
-        "rendering-style",
-        "rendering-xhtml",
-    )
-)
 _FLAGS = ("activeOnly", "excludeNested", "includeDesignations", "includeDefinition")
 _FLAG_FIELDS = {
     "activeOnly": "active_only",
@@ -159,28 +118,8 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
     bad parameters, NotFound for unknown value sets or code systems, TooCostly
     when an unpaged expansion would exceed ``req.limit``.
     """
-    if req.value_set is not None and req.url is not None:
-        raise InvalidRequest("Send url or valueSet, not both", expression="url")
-    if req.value_set is not None:
-        vs_res = req.value_set
-    elif req.url:
-        vs_res = resolve_value_set(registry, req.url, req.value_set_version)
-    else:
-        raise InvalidRequest(
-            "Nothing to expand: send url (or call ValueSet/{id}/$expand) or valueSet",
-            expression="url",
-        )
-    offset = req.offset or 0
-    if offset < 0 or (req.count is not None and req.count < 0):
-        raise InvalidRequest("offset and count must not be negative", expression="offset")
-    most = limits.current().limits.expand_max_count
-    if req.count is not None and req.count > most:
-        raise TooCostly(
-            f"count {req.count:,} asks for more codes than this server returns in one page "
-            f"({most:,}, FHIRTERM_EXPAND_MAX_COUNT): send count={most} or less and page with "
-            "offset, or narrow the expansion with a filter",
-            expression="count",
-        )
+    vs_res = _value_set_of(registry, req)
+    offset = _offset(req)
     req = _vs_defaults(req, vs_res)
     registry, used_supplements = supplements.apply(
         registry, supplements.requested(vs_res, req.use_supplements)
@@ -206,7 +145,6 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
         and any(len(cs) > req.limit for cs in vs.whole_systems())
     ):
         raise _too_costly(vs, req.limit)
-    members: Iterator[Member] | None = None
     whole = vs.whole_system()
     if whole is not None and req.filter and not req.active_only:
         # Fast path, the common picker case: text search over one whole code
@@ -219,6 +157,61 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
             codes = found.top(n)[offset:]
             hits = [Member(whole, c, c.display) for c in map(whole.concepts.__getitem__, codes)]
             return _result(vs, vs_res, req, len(found), hits, False, used_supplements)
+    total, page = _page(vs, req, whole, text_search, offset)
+    paged = req.offset is not None or req.count is not None
+    # Nested when asked (excludeNested=false) or, unasked, for FHIR CodeSystem content unless
+    # the expansion is a text search over a whole code system (a ranked list of matches).
+    wanted = req.exclude_nested is False or (
+        req.exclude_nested is None
+        and vs.nests_by_default()
+        and not (text_search and whole is not None)
+    )
+    nest = wanted and not paged and vs.hierarchical()
+    return _result(vs, vs_res, req, total, page, nest, used_supplements)
+
+
+def _value_set_of(registry: Registry, req: ExpandRequest) -> dict[str, Any]:
+    """The ValueSet to expand: sent (``valueSet``) or named (``url``)."""
+    if req.value_set is not None and req.url is not None:
+        raise InvalidRequest("Send url or valueSet, not both", expression="url")
+    if req.value_set is not None:
+        return req.value_set
+    if req.url:
+        return resolve_value_set(registry, req.url, req.value_set_version)
+    raise InvalidRequest(
+        "Nothing to expand: send url (or call ValueSet/{id}/$expand) or valueSet",
+        expression="url",
+    )
+
+
+def _offset(req: ExpandRequest) -> int:
+    """The page's first index; InvalidRequest for a negative offset or count, TooCostly for
+    a count over the server's page size."""
+    offset = req.offset or 0
+    if offset < 0 or (req.count is not None and req.count < 0):
+        raise InvalidRequest("offset and count must not be negative", expression="offset")
+    most = limits.current().limits.expand_max_count
+    if req.count is not None and req.count > most:
+        raise TooCostly(
+            f"count {req.count:,} asks for more codes than this server returns in one page "
+            f"({most:,}, FHIRTERM_EXPAND_MAX_COUNT): send count={most} or less and page with "
+            "offset, or narrow the expansion with a filter",
+            expression="count",
+        )
+    return offset
+
+
+def _page(
+    vs: CompiledValueSet,
+    req: ExpandRequest,
+    whole: CodeSystemIndex | None,
+    text_search: bool,
+    offset: int,
+) -> tuple[int, list[Member]]:
+    """(total, the page ``offset``..``offset+count``) of the members (matching the text
+    filter); ``whole``: the one code system the value set takes whole, if so. TooCostly
+    when unpaged and over ``req.limit``."""
+    members: Iterator[Member] | None = None
     active_only = bool(req.active_only or vs.inactive is False)
     end = None if req.count is None else offset + req.count
     counted = None
@@ -265,16 +258,7 @@ def expand(registry: Registry, req: ExpandRequest) -> ExpandResult:
             total += 1
             if req.count is None and total > req.limit:
                 raise _too_costly(vs, req.limit)
-    paged = req.offset is not None or req.count is not None
-    # Nested when asked (excludeNested=false) or, unasked, for FHIR CodeSystem content unless
-    # the expansion is a text search over a whole code system (a ranked list of matches).
-    wanted = req.exclude_nested is False or (
-        req.exclude_nested is None
-        and vs.nests_by_default()
-        and not (text_search and whole is not None)
-    )
-    nest = wanted and not paged and vs.hierarchical()
-    return _result(vs, vs_res, req, total, page, nest, used_supplements)
+    return total, page
 
 
 def _canonical(cs: CodeSystemIndex) -> str:
@@ -304,7 +288,7 @@ def _echo(req: ExpandRequest) -> list[tuple[str, str, Any]]:
         if flag is not None:
             out.append((name, "boolean", flag))
     if req.display_language:
-        out.append(("displayLanguage", "code", _language_list_text(req.display_language)))
+        out.append(("displayLanguage", "code", contains.language_list_text(req.display_language)))
     out.extend(("designation", "string", d) for d in req.designations)
     out.extend(("force-system-version", "uri", v) for v in req.force_system_versions)
     out.extend(("default-valueset-version", "uri", v) for v in req.default_valueset_versions)
@@ -341,13 +325,13 @@ def _result(
     nest: bool,
     used_supplements: tuple[CodeSystemIndex, ...] | list[CodeSystemIndex] = (),
 ) -> ExpandResult:
-    langs = _languages(req.display_language)
+    langs = contains.languages(req.display_language)
     versioned = vs.multi_version_systems()
     presentation: dict[int, frozenset[str]] = {}
     for m in page:
         if id(m.cs) not in presentation:
             presentation[id(m.cs)] = frozenset(
-                d.code for d in m.cs.info.property_defs if d.uri in PRESENTATION_URIS
+                d.code for d in m.cs.info.property_defs if d.uri in contains.PRESENTATION_URIS
             )
     budget = limits.current()
     items: list[ExpansionItem] = []
@@ -357,9 +341,9 @@ def _result(
             "Building the expansion",
             "ask for fewer codes a page (count), properties, designations or languages",
         )
-        items.append(_item(m, req, langs, m.system in versioned, presentation[id(m.cs)]))
+        items.append(contains.item(m, req, langs, m.system in versioned, presentation[id(m.cs)]))
     if nest:
-        items = _nest(page, items)
+        items = contains.nest(page, items)
     params = _echo(req)
     rules = VersionRules.parse(
         req.system_versions, req.check_system_versions, req.force_system_versions
@@ -382,11 +366,11 @@ def _result(
     params.extend(_warnings(vs))
     declared: list[tuple[str, str | None]] = []
     reported = list(req.properties)
-    for code in _property_codes(items):
+    for code in contains.property_codes(items):
         if code not in reported:
             reported.append(code)
     for code in reported:
-        uri = STANDARD_PROPERTY_URIS.get(code)
+        uri = contains.STANDARD_PROPERTY_URIS.get(code)
         for cs in vs.code_systems():
             d = next((d for d in cs.info.property_defs if d.code == code), None)
             if d is not None and d.uri:
@@ -450,169 +434,3 @@ def _warnings(vs: CompiledValueSet) -> list[tuple[str, str, Any]]:
             add(f"warning-{status}", v.url, v.version)
         stack.extend(x for inc in [*v.includes, *v.excludes] for x in inc.value_sets)
     return out
-
-
-def _property_codes(items: list[ExpansionItem]) -> list[str]:
-    """The property codes the items (and their children) report, in order of first use."""
-    out: dict[str, None] = {}
-    stack = list(reversed(items))
-    while stack:
-        it = stack.pop()
-        out.update((p.code, None) for p in it.properties)
-        stack.extend(reversed(it.children))
-    return list(out)
-
-
-def _nest(page: list[Member], items: list[ExpansionItem]) -> list[ExpansionItem]:
-    """Place each item under its parent when the parent is in the expansion too."""
-    by_key = {(m.system, m.code): it for m, it in zip(page, items, strict=True)}
-    roots: list[ExpansionItem] = []
-    for m, it in zip(page, items, strict=True):
-        parent = next(
-            (by_key[(m.system, p)] for p in m.concept.parents if (m.system, p) in by_key), None
-        )
-        if parent is None or parent is it:
-            roots.append(it)
-        else:
-            parent.children.append(it)
-    return roots
-
-
-def _languages(spec: str | None) -> tuple[list[str], bool] | None:
-    """A displayLanguage / Accept-Language list: (languages best first, hard).
-
-    ``hard`` (``*;q=0``) means no display at all rather than one in another language.
-    """
-    if not spec:
-        return None
-    entries: list[tuple[str, float, int]] = []
-    for i, part in enumerate(spec.split(",")):
-        bits = [b.strip() for b in part.split(";")]
-        if not bits[0]:
-            continue
-        q = 1.0
-        for b in bits[1:]:
-            if b.startswith("q="):
-                try:
-                    q = float(b[2:])
-                except ValueError:
-                    raise InvalidRequest(
-                        f"Invalid quality '{b}' in the language list '{spec}'",
-                        expression="displayLanguage",
-                    ) from None
-        entries.append((bits[0].lower(), q, i))
-    hard = any(t == "*" and q == 0 for t, q, _ in entries)
-    langs = [t for t, q, _ in sorted(entries, key=lambda e: (-e[1], e[2])) if q > 0]
-    return langs, hard
-
-
-def _language_list_text(spec: str) -> str:
-    """A language list as the expansion reports it: a list with qualities is written in its
-    normal form (``de, *; q=0``), a plain list as sent."""
-    if ";" not in spec:
-        return spec
-    parts = []
-    for part in spec.split(","):
-        bits = [b.strip() for b in part.split(";")]
-        if bits[0]:
-            parts.append("; ".join(b for b in bits if b))
-    return ", ".join(parts)
-
-
-def _lang_matches(tag: str | None, wanted: str) -> bool:
-    if not tag:
-        return False
-    t = tag.lower()
-    return t == wanted or t.startswith(wanted + "-")
-
-
-def _designation_wanted(d: Designation, filters: tuple[str, ...]) -> bool:
-    """designation parameters: ``urn:ietf:bcp:47|lang`` (a language) or ``system|code`` (a use)."""
-    for f in filters:
-        system, sep, code = f.rpartition("|")
-        if not sep or system == "urn:ietf:bcp:47":
-            # the language as stated: "de" asks for German designations, not de-CH ones
-            if d.language and d.language.lower() == code.lower():
-                return True
-        elif d.use and d.use.get("system") == system and d.use.get("code") == code:
-            return True
-    return False
-
-
-def _known_extensions(d: Designation) -> Designation:
-    """The designation with only the extensions an expansion repeats."""
-    if not d.extensions or all(e.get("url") in DESIGNATION_EXTENSIONS for e in d.extensions):
-        return d
-    return d._replace(
-        extensions=tuple(e for e in d.extensions if e.get("url") in DESIGNATION_EXTENSIONS)
-    )
-
-
-def _item(
-    m: Member,
-    req: ExpandRequest,
-    langs: tuple[list[str], bool] | None,
-    versioned: bool,
-    presentation: frozenset[str] = frozenset(),
-) -> ExpansionItem:
-    c = m.concept
-    display = m.display
-    desigs: list[Designation] = [_known_extensions(d) for d in (*c.designations, *m.designations)]
-    if langs is not None:
-        wanted, hard = langs
-        cs_lang = m.cs.info.extra.get("language")
-        chosen: Designation | None = None
-        original = False
-        for w in wanted:
-            if w == "*" or _lang_matches(cs_lang, w):
-                original = True
-                break
-            chosen = next((d for d in desigs if _lang_matches(d.language, w)), None)
-            if chosen is not None:
-                break
-        if chosen is None and not original and not hard:
-            original = True
-        if not original:
-            # The display in the code system's language (when the code system states its
-            # language) becomes a designation, in place of the one now shown as display.
-            if cs_lang:
-                if display is not None:
-                    desigs.insert(0, Designation(display, cs_lang, PREFERRED_FOR_LANGUAGE))
-                desigs = [d for d in desigs if d is not chosen]
-            display = chosen.value if chosen is not None else None
-    if req.designations:
-        desigs = [d for d in desigs if _designation_wanted(d, req.designations)]
-    wanted_props = set(req.properties)
-    props = [
-        p
-        for p in c.properties
-        if (p.code in wanted_props or p.code in presentation) and p.value is not None
-    ]
-    if "definition" in wanted_props and c.definition:
-        props.append(Property("definition", "string", c.definition))
-    if "status" not in wanted_props:
-        # A status other than active says why a concept is inactive: always reported.
-        props.extend(
-            p for p in c.properties if p.code == "status" and p.value not in (None, "active")
-        )
-    exts = {e.get("url"): e for e in c.extensions if e.get("url") in ECHOED_EXTENSIONS}
-    for e in m.extensions:
-        url = e.get("url")
-        known = VS_CONCEPT_PROPERTIES.get(str(url))
-        value = next((v for k, v in e.items() if k.startswith("value")), None)
-        if known is not None and value is not None:
-            props = [p for p in props if p.code != known[0]]
-            props.append(Property(known[0], known[1], value))
-        elif url in ECHOED_EXTENSIONS:
-            exts[url] = e
-    return ExpansionItem(
-        m.system,
-        m.cs.info.version if versioned else None,
-        c.code,
-        display,
-        c.abstract,
-        c.inactive,
-        tuple(desigs) if req.include_designations or req.designations else (),
-        tuple(props),
-        extensions=tuple(exts.values()),
-    )

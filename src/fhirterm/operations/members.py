@@ -28,7 +28,8 @@ from ..search import BitMatches, Extended, Matches, to_bitmap
 from . import limits
 
 if TYPE_CHECKING:
-    from .valueset import CompiledValueSet, Filter, Include, Member
+    from .filters import Filter
+    from .valueset import CompiledValueSet, Include, Member
 
 MEMO = "members.filter_bits"  # key of the filter bitmap memo in CodeSystemIndex.derived
 # Filter bitmaps kept per code system (emptied when full): each is at most one bit per
@@ -98,7 +99,7 @@ def _filter_bits(cs: CodeSystemIndex, f: Filter, key: tuple[str, str, str]) -> i
             return _all(cs) & ~_bits(cs.ranks(v.strip() for v in value.split(",")), n)
         return None
     if prop == "notSelectable" and cs.info.extra.get("resourceType") == "CodeSystem":
-        return None  # read from the stated property only (valueset._values_of)
+        return None  # read from the stated property only (filters._values_of)
     if op == "exists":
         has = cs.property_bits(prop, None)
         if has is None:
@@ -178,7 +179,7 @@ def _include_bits(inc: Include, cs: CodeSystemIndex) -> int | None:
 
 def inactive_bits(cs: CodeSystemIndex) -> int | None:
     """The inactive concepts of ``cs`` (a bitmap), None when not known."""
-    from .valueset import Filter
+    from .filters import Filter
 
     return filter_bits(cs, Filter(lambda c: c.inactive, key=("inactive", "=", "true")))
 
