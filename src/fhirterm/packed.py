@@ -27,6 +27,7 @@ message, never trusted.
 from __future__ import annotations
 
 import functools
+import itertools
 import marshal
 import mmap
 import pickle
@@ -42,7 +43,12 @@ from .memo import Memo
 from .model import Concept, Designation, Property
 from .search import Bits, TextIndex, to_bitmap
 
-RECENT = 4096  # decoded concepts kept per process
+RECENT = 4096  # decoded concepts kept per process, all its packed code systems together
+# One memo for every packed code system of the process, keyed by (store, code): a
+# process serves three ICD-10-CM releases, and a memo each kept up to three times as
+# many decoded concepts (~2.5 MB per release and worker after the benchmark).
+_RECENT: Memo[tuple[int, str], Concept] = Memo(RECENT)
+_STORES = itertools.count()
 _MISSING: Any = object()
 
 # One int object per position, shared by every release's code -> position map
@@ -224,7 +230,7 @@ class PackedConcepts(MutableMapping[str, Concept]):
         # Popular concepts (the short displays a text search ranks first, codes looked
         # up often) are decoded once. Concepts are read-only after load, so sharing the
         # object is safe.
-        self._recent: Memo[str, Concept] = Memo(RECENT)
+        self._serial = next(_STORES)  # this store's part of the key in _RECENT
         self._shared: list[Property] = []  # property values records refer to by index
         self._ranks = ranks  # source position -> text index ordinal (int32)
         # the property index: name -> value -> (kind, start, length) in _prop_raw
@@ -363,15 +369,15 @@ class PackedConcepts(MutableMapping[str, Concept]):
         return c  # type: ignore[no-any-return]
 
     def get(self, code: str, default: Any = None) -> Any:
-        c = self._extra.get(code) or self._recent.get(code)
+        c = self._extra.get(code) or _RECENT.get((self._serial, code))
         if c is not None:
             return c
         i = self._pos.get(code)
         if i is None:
             return default
         b = self._rbase
-        return self._recent.put(
-            code,
+        return _RECENT.put(
+            (self._serial, code),
             decode(code, self._buf[b + self._offsets[i] : b + self._offsets[i + 1]], self._shared),
         )
 
