@@ -44,7 +44,9 @@ from .model import Concept, Designation, Property
 from .search import Bits, TextIndex, to_bitmap
 
 RECENT = 4096  # decoded concepts kept per process, all its packed code systems together
-# One memo for every packed code system of the process, keyed by (store, code): a
+# Popular concepts (the short displays a text search ranks first, codes looked up
+# often) are decoded once; concepts are read-only after load, so sharing the object is
+# safe. One memo for every packed code system of the process, keyed by (store, code): a
 # process serves three ICD-10-CM releases, and a memo each kept up to three times as
 # many decoded concepts (~2.5 MB per release and worker after the benchmark).
 _RECENT: Memo[tuple[int, str], Concept] = Memo(RECENT)
@@ -227,9 +229,6 @@ class PackedConcepts(MutableMapping[str, Concept]):
         self._coff, self._cbase = child_offsets
         self._flags = flags
         self._extra: dict[str, Concept] = {}
-        # Popular concepts (the short displays a text search ranks first, codes looked
-        # up often) are decoded once. Concepts are read-only after load, so sharing the
-        # object is safe.
         self._serial = next(_STORES)  # this store's part of the key in _RECENT
         self._shared: list[Property] = []  # property values records refer to by index
         self._ranks = ranks  # source position -> text index ordinal (int32)
@@ -651,7 +650,8 @@ def load(
     mm, header, parts, starts = _open(path)
     if codes is not None:
         header["codes"] = [codes.setdefault(c, c) for c in header["codes"]]
-        header["rank_codes"] = [codes.setdefault(c, c) for c in header["rank_codes"]]
+        if not lazy_text:  # a lazy text index reads its own header when first used
+            header["rank_codes"] = [codes.setdefault(c, c) for c in header["rank_codes"]]
     concepts = PackedConcepts(
         header["codes"],
         mm,
