@@ -153,3 +153,27 @@ def test_a_text_filter_on_an_earlier_release(full_client: Any) -> None:
     )
     codes = [c["code"] for c in r.json["expansion"]["contains"]]
     assert codes == ["J12.82", "J12.81"]
+
+
+def test_earlier_releases_read_their_unchanged_records_from_the_newest(
+    full_registry: Any,
+) -> None:
+    """Every concept of 2021 and 2025 reads as its own record says, whichever file it is
+    read from, and most are read from the 2026 file (packed.PackedConcepts.share_records)."""
+    from fhirterm import packed
+
+    for version in ("2021", "2025"):
+        store = full_registry.code_system(ICD, version).concepts
+        assert isinstance(store, packed.PackedConcepts) and store._base is not None
+        from_base = 0
+        for code in store:
+            i = store._pos[code]
+            b = store._rbase
+            own = packed.decode(
+                code, store._buf[b + store._offsets[i] : b + store._offsets[i + 1]], store._shared
+            )
+            if code not in store._extra:
+                assert store[code] == own, code
+            assert store.children_of(code) == own.children, code
+            from_base += store._owner(code, i)[0] is store._base
+        assert from_base > 0.9 * len(store), (version, from_base, len(store))

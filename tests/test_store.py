@@ -7,6 +7,7 @@ the memo all bounded memos share (``fhirterm.memo.Memo``) keeps to its size and 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,51 @@ def test_memo_in_makes_one_memo_per_name() -> None:
     assert memo_in(derived, "b", 5) is not a
     with pytest.raises(ValueError, match="at least one"):
         Memo(0)
+
+
+def test_an_earlier_release_reads_its_unchanged_records_from_the_base(
+    memory: CodeSystemIndex, tmp_path: Path
+) -> None:
+    """``share_records``: a concept whose record is the same in both files is read from the
+    base's file; one that differs in any field (display, children, a property) is read
+    from its own; concepts set after load stay each store's own."""
+    codes = list(memory.concepts)
+    retitled, childless, extra_prop = codes[3], codes[0], codes[5]
+    old_concepts = {c: memory.concepts[c] for c in codes}
+    old_concepts[retitled] = replace(old_concepts[retitled], display="an earlier title")
+    old_concepts[childless] = replace(old_concepts[childless], children=())
+    first = old_concepts[extra_prop]
+    old_concepts[extra_prop] = replace(first, properties=(*first.properties, first.properties[0]))
+    old_ix = CodeSystemIndex(
+        info=memory.info, concepts=ConceptDict(old_concepts), roots=memory.roots
+    )
+    packed.write(memory, tmp_path / "new.packed")
+    packed.write(old_ix, tmp_path / "old.packed")
+    new = packed.load(tmp_path / "new.packed").concepts
+    old = packed.load(tmp_path / "old.packed").concepts
+    assert isinstance(new, packed.PackedConcepts) and isinstance(old, packed.PackedConcepts)
+    assert old.share_records(new) and not new.share_records(new)
+    changed = {retitled, childless, extra_prop}
+    for code in codes:
+        owner, _ = old._owner(code, old._pos[code])
+        assert (owner is old) == (code in changed), code
+        assert old[code] == old_concepts[code]
+        assert old.children_of(code) == old_concepts[code].children
+        assert old.parents_of(code) == old_concepts[code].parents
+    # a concept set on the base after load is the base's only, and the reverse
+    new[codes[7]] = replace(new[codes[7]], display="set on the base")
+    old[codes[8]] = replace(old[codes[8]], display="set on the earlier release")
+    assert old[codes[7]] == old_concepts[codes[7]]
+    assert new[codes[8]] == memory.concepts[codes[8]]
+    assert old[codes[8]].display == "set on the earlier release"
+
+
+def test_a_file_without_digests_shares_nothing(memory: CodeSystemIndex, tmp_path: Path) -> None:
+    packed.write(memory, tmp_path / "a.packed")
+    a = packed.load(tmp_path / "a.packed").concepts
+    b = packed.load(tmp_path / "a.packed").concepts
+    assert isinstance(a, packed.PackedConcepts) and isinstance(b, packed.PackedConcepts)
+    b._digests = None
+    assert not a.share_records(b) and not b.share_records(a)
+    code = next(iter(a))
+    assert a._owner(code, a._pos[code]) == (a, a._pos[code])

@@ -191,6 +191,17 @@ def _release_history(reg: Registry, cache_dir: Path | None) -> None:
         )
 
 
+def _share_records(releases: list[CodeSystemIndex]) -> None:
+    """Earlier releases read their unchanged records from the newest (the first) one's
+    file: a concept looked up in two releases then costs its pages once."""
+    if not releases or not isinstance(releases[0].concepts, packed.PackedConcepts):
+        return
+    newest = releases[0].concepts
+    for ix in releases[1:]:
+        if isinstance(ix.concepts, packed.PackedConcepts):
+            ix.concepts.share_records(newest)
+
+
 def _validated(path: Path, resource: dict[str, object], cache_dir: Path | None) -> None:
     stamp = None
     if cache_dir is not None:
@@ -259,6 +270,7 @@ def load_registry(settings: Settings) -> Registry:
                 )
             icd.append(ix)
         icd.sort(key=lambda x: x.info.version or "", reverse=True)
+        _share_records(icd)
         for n, ix in enumerate(icd):
             # The newest release answers to id "icd10cm"; each also has a versioned id.
             ix.info.id = "icd10cm" if n == 0 else f"icd10cm-{ix.info.version}"
