@@ -30,10 +30,42 @@ def built() -> CodeSystemIndex:
 
 
 @pytest.fixture(scope="module")
-def reread(built: CodeSystemIndex, tmp_path_factory: pytest.TempPathFactory) -> CodeSystemIndex:
+def packed_path(built: CodeSystemIndex, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = Path(tmp_path_factory.mktemp("packed")) / "icd10cm.packed"
     packed.write(built, path)
-    return packed.load(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reread(packed_path: Path) -> CodeSystemIndex:
+    return packed.load(packed_path)
+
+
+def _mapped_kb(path: Path) -> int:
+    """Kilobytes of ``path`` mapped into this process (Rss over its mappings)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if line[:1] in "0123456789abcdef" and "-" in line.split(" ", 1)[0]:
+            inside = line.endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="Linux /proc only")
+def test_reading_a_record_maps_kilobytes_not_megabytes(packed_path: Path) -> None:
+    """Linux maps a whole page-cache folio for a fault in a file mapping, and folios are
+    as large as the write or readahead that filled them (2 MB here when the file was
+    written in one piece): the file is written in small pieces and read at random."""
+    before = _mapped_kb(packed_path)
+    mm, _header, parts, _starts = packed._open(packed_path)
+    try:
+        records = parts[1]
+        assert records[len(records) // 2] is not None  # one byte of one record
+        assert _mapped_kb(packed_path) - before <= 256
+    finally:
+        del records, parts
+        mm.close()
 
 
 class Reference:

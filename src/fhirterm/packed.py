@@ -32,6 +32,7 @@ import hashlib
 import itertools
 import marshal
 import mmap
+import os
 import pickle
 import struct
 import zlib
@@ -61,6 +62,8 @@ _MISSING: Any = object()
 _POSITIONS: list[int] = []
 
 MAGIC = b"FTPACK12"
+# Writes and reads of a packed file go in pieces of at most this size: see _open.
+WRITE_CHUNK = 64 * 1024
 TRAILER = struct.Struct("<QQ")  # file length before the trailer, CRC-32
 
 
@@ -538,12 +541,16 @@ def write(ix: CodeSystemIndex, path: Path) -> None:
     head = pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL)
     pad = (-len(head) - 16) % 8
     start = MAGIC + struct.pack("<Q", len(head) + pad) + head + b"\0" * pad
-    crc, length = zlib.crc32(start), len(start)
-    with path.open("wb") as fh:
-        fh.write(start)
-        for s in sections:
-            fh.write(s)
-            crc, length = zlib.crc32(s, crc), length + len(s)
+    crc = length = 0
+    with path.open("wb", buffering=0) as fh:
+        for part in (start, *sections):
+            view = memoryview(part)
+            # small writes: the page cache keeps a file in pieces of the size it was
+            # written in, and a process that maps the file is given a whole piece for
+            # any byte it reads (see _open)
+            while view:
+                view = view[fh.write(view[:WRITE_CHUNK]) :]
+            crc, length = zlib.crc32(part, crc), length + len(part)
         fh.write(TRAILER.pack(length, crc))
 
 
@@ -616,7 +623,19 @@ def _open(
     with path.open("rb") as fh:
         if fh.seek(0, 2) == 0:
             raise Damaged("the file is empty")
+        # A process that reads a byte of a mapped file has the whole page-cache folio
+        # holding it mapped, and counted in its memory: Linux makes folios as large
+        # as the write or the readahead that filled them (up to 2 MB, and readahead is
+        # often megabytes), so one record looked up in an earlier release mapped 2 MB
+        # of it. Random access (no readahead) on this descriptor and on the map keeps
+        # the pages this process reads (the checksum below, page faults) in 4 KB
+        # folios, and write() writes the file in small pieces for the same reason;
+        # a fault then maps the 64 KB around the page it needs, not megabytes.
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_RANDOM)
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        if hasattr(mmap, "MADV_RANDOM"):
+            mm.madvise(mmap.MADV_RANDOM)
         if verify:
             check(mm, fh)
         if not verify and mm[:8] != MAGIC:
