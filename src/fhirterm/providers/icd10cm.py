@@ -16,7 +16,6 @@ import importlib.util
 import lzma
 import re
 import zipfile
-from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 from xml.etree import ElementTree as ET
@@ -440,8 +439,3 @@ def _build(
         extra={"seventh_character_codes": generated},
     )
     return CodeSystemIndex.build(info, concepts, groupings)
-
-
-def iter_codes(index: CodeSystemIndex) -> Iterable[str]:
-    """Codes in tabular order (for exports and tests)."""
-    return iter(index.concepts)
