@@ -342,24 +342,19 @@ class PackedConcepts(MutableMapping[str, Concept]):
 
     def parents_of(self, code: str) -> tuple[str, ...]:
         """The parents of a code; () for a code the system does not hold."""
-        i = self._pos.get(code)
-        if i is None:
-            return ()
-        s, i = self._owner(code, i) if self._base is not None else (self, i)
-        t: tuple[str, ...] = marshal.loads(
-            s._buf[s._pbase + s._poff[i] : s._pbase + s._poff[i + 1]]
-        )
-        return t
+        return self._codes_in(code, parents=True)
 
     def children_of(self, code: str) -> tuple[str, ...]:
         """The children of a code; () for a code the system does not hold."""
+        return self._codes_in(code, parents=False)
+
+    def _codes_in(self, code: str, parents: bool) -> tuple[str, ...]:
         i = self._pos.get(code)
         if i is None:
             return ()
         s, i = self._owner(code, i) if self._base is not None else (self, i)
-        t: tuple[str, ...] = marshal.loads(
-            s._buf[s._cbase + s._coff[i] : s._cbase + s._coff[i + 1]]
-        )
+        base, off = (s._pbase, s._poff) if parents else (s._cbase, s._coff)
+        t: tuple[str, ...] = marshal.loads(s._buf[base + off[i] : base + off[i + 1]])
         return t
 
     def has_ancestor(self, ancestor: str, parents: Iterable[str]) -> bool:
@@ -397,13 +392,13 @@ class PackedConcepts(MutableMapping[str, Concept]):
         i = self._pos.get(code)
         if i is None:
             return default
-        if self._base is not None:
-            return self._base_record(code, i)
-        b = self._rbase
-        return _RECENT.put(
-            (self._serial, code),
-            decode(code, self._buf[b + self._offsets[i] : b + self._offsets[i + 1]], self._shared),
-        )
+        if self._base is None:
+            return self._decoded(code, i)
+        s, i = self._owner(code, i)
+        # from the store whose record it is, under its key in the memo: one decoded
+        # object for the releases that share it (the base's own ``get`` looks at its
+        # set concepts first)
+        return s._decoded(code, i)
 
     def share_records(self, base: PackedConcepts) -> bool:
         """Read the records that ``base`` holds alike (equal digests) from ``base``;
@@ -424,16 +419,17 @@ class PackedConcepts(MutableMapping[str, Concept]):
                 return base, j
         return self, i
 
-    def _base_record(self, code: str, i: int) -> Concept:
-        s, i = self._owner(code, i)
-        # keyed by the store whose record it is: one decoded object for the releases
-        # that share it (the base's own ``get`` looks at its set concepts first)
-        key = (s._serial, code)
+    def _decoded(self, code: str, i: int) -> Concept:
+        """The concept of the record at position ``i`` of this file, through the memo."""
+        key = (self._serial, code)
         c = _RECENT.get(key)
         if c is None:
-            b = s._rbase
+            b = self._rbase
             c = _RECENT.put(
-                key, decode(code, s._buf[b + s._offsets[i] : b + s._offsets[i + 1]], s._shared)
+                key,
+                decode(
+                    code, self._buf[b + self._offsets[i] : b + self._offsets[i + 1]], self._shared
+                ),
             )
         return c
 
