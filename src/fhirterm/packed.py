@@ -62,7 +62,8 @@ _MISSING: Any = object()
 _POSITIONS: list[int] = []
 
 MAGIC = b"FTPACK12"
-# Writes and reads of a packed file go in pieces of at most this size: see _open.
+# A packed file is written in pieces of at most this size (the page cache keeps it in
+# pieces no larger, so a page fault maps little of it): see _open.
 WRITE_CHUNK = 64 * 1024
 TRAILER = struct.Struct("<QQ")  # file length before the trailer, CRC-32
 
